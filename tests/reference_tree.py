@@ -1,0 +1,126 @@
+"""A plain-Python object tree implementing the same rules as the Numba core.
+
+Used by the property tests (same choices, same statistics) and, as the "plain Python" baseline, by
+``bench/core_bench.py``. With ``float32=True`` statistics are rounded to float32 on every store, as the
+arrays store them, so that the two make bit-identical choices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+UCT, PUCT, PUCB = "uct", "puct", "pucb"
+
+
+class Node:
+    __slots__ = ("parent", "children", "depth", "visits", "value_sum", "max_value", "prior",
+                 "in_flight", "expanded", "terminal", "superseded")
+
+    def __init__(self, parent: Node | None, prior: float, depth: int) -> None:
+        self.parent = parent
+        self.children: list[Node] = []
+        self.depth = depth
+        self.visits = 0.0
+        self.value_sum = 0.0
+        self.max_value = -1.0
+        self.prior = prior
+        self.in_flight = 0.0
+        self.expanded = False
+        self.terminal = False
+        self.superseded = False
+
+
+class ReferenceTree:
+    def __init__(self, rule: str = PUCB, c: float = 4.0, c_base: float = 10.0, q_mode: str = "max",
+                 q_unvisited: float = 0.0, float32: bool = True) -> None:
+        self.rule, self.c, self.c_base, self.q_mode, self.q_unvisited = rule, c, c_base, q_mode, q_unvisited
+        self.store = (lambda x: float(np.float32(x))) if float32 else float
+        self.root = Node(None, 0.0, 0)
+        self.nodes = [self.root]
+
+    def add_children(self, parent: Node, priors: list[float]) -> list[Node]:
+        kids = [Node(parent, self.store(p), parent.depth + 1) for p in priors]
+        parent.children.extend(kids)
+        parent.expanded = True
+        self.nodes.extend(kids)
+        return kids
+
+    def q(self, node: Node) -> float:
+        if node.visits <= 0.0:
+            return self.q_unvisited
+        if self.q_mode == "max":
+            return node.max_value
+        return node.value_sum / node.visits
+
+    def exploration(self, parent_n: float, child_n: float, prior: float) -> float:
+        if self.rule == UCT:
+            if child_n <= 0.0:
+                return math.inf
+            return self.c * math.sqrt(math.log(max(parent_n, 1.0)) / child_n)
+        if self.rule == PUCT:
+            return self.c * prior * math.sqrt(parent_n) / (1.0 + child_n)
+        beta = math.log((parent_n + self.c_base + 1.0) / self.c_base) + self.c
+        return beta * prior * math.sqrt(math.log(max(parent_n, 1.0))) / (1.0 + child_n)
+
+    def is_leaf(self, node: Node) -> bool:
+        return not node.expanded or node.terminal or all(ch.superseded for ch in node.children)
+
+    def select_child(self, node: Node) -> Node:
+        parent_n = node.visits + node.in_flight
+        best, best_score = None, -math.inf
+        for ch in node.children:
+            if ch.superseded:
+                continue
+            score = self.q(ch) + self.exploration(parent_n, ch.visits + ch.in_flight, ch.prior)
+            if score > best_score:
+                best, best_score = ch, score
+        return best
+
+    def _add_in_flight(self, node: Node | None, delta: float) -> None:
+        while node is not None:
+            node.in_flight += delta
+            node = node.parent
+
+    def select(self, k: int, max_attempts: int) -> tuple[list[Node], int]:
+        out: list[Node] = []
+        collided: list[Node] = []
+        for _ in range(max_attempts):
+            if len(out) == k:
+                break
+            node = self.root
+            while not self.is_leaf(node):
+                node = self.select_child(node)
+            already = node.in_flight > 0
+            self._add_in_flight(node, 1.0)
+            (collided if already else out).append(node)
+        for node in collided:
+            self._add_in_flight(node, -1.0)
+        return out, len(collided)
+
+    def backprop(self, nodes: list[Node], values: list[float], selected: list[Node]) -> None:
+        for leaf in selected:
+            self._add_in_flight(leaf, -1.0)
+        for node, v in zip(nodes, values):
+            while node is not None:
+                node.visits += 1.0
+                node.value_sum = self.store(node.value_sum + v)
+                if v > node.max_value:
+                    node.max_value = self.store(v)
+                node = node.parent
+
+    def best_path(self) -> list[Node]:
+        path, node = [self.root], self.root
+        while True:
+            best, best_visits, best_mean = None, -1.0, -1.0
+            for ch in node.children:
+                if ch.superseded:
+                    continue
+                mean = ch.value_sum / ch.visits if ch.visits > 0 else -1.0
+                if ch.visits > best_visits or (ch.visits == best_visits and mean > best_mean):
+                    best, best_visits, best_mean = ch, ch.visits, mean
+            if best is None or best_visits <= 0.0:
+                return path
+            node = best
+            path.append(node)

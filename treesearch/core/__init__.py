@@ -1,0 +1,38 @@
+"""Numba kernels over the array tree: selection, backup, growth and best path.
+
+Every kernel is ``@njit(cache=True)`` and takes the tree as a :class:`TreeArrays` NamedTuple; none
+checks bounds, so callers go through :class:`treesearch.tree.SearchTree`, which validates at the
+Python boundary.
+"""
+
+from treesearch.core.arrays import (
+    BYTES_PER_NODE,
+    EXPANDED,
+    NO_NODE,
+    RESERVED,
+    SUPERSEDED,
+    TERMINAL,
+    TreeArrays,
+    allocate,
+    grown,
+)
+from treesearch.core.backup import backprop_batch, release_batch
+from treesearch.core.selection import (
+    Q_MAX,
+    Q_MEAN,
+    Q_MODES,
+    RULE_PUCB,
+    RULE_PUCT,
+    RULE_UCT,
+    RULES,
+    child_scores,
+    select_batch,
+)
+from treesearch.core.structure import append_children, best_path, mark_superseded
+
+__all__ = [
+    "BYTES_PER_NODE", "EXPANDED", "NO_NODE", "Q_MAX", "Q_MEAN", "Q_MODES", "RESERVED", "RULES",
+    "RULE_PUCB", "RULE_PUCT", "RULE_UCT", "SUPERSEDED", "TERMINAL", "TreeArrays", "allocate",
+    "append_children", "backprop_batch", "best_path", "child_scores", "grown", "mark_superseded",
+    "release_batch", "select_batch",
+]

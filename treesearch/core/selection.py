@@ -1,0 +1,143 @@
+r"""Selection: walk from the root to up to K leaves in one call.
+
+For a child :math:`a` of node :math:`s` let :math:`N = N(s) + O(s)` and :math:`n = N(a) + O(a)`, where
+:math:`O` counts expansions in flight (WU-UCT: a pending expansion already counts as a visit in the
+exploration term, so K concurrent selections spread over the tree). :math:`Q(a)` is the mean of the
+backed-up values (``Q_MEAN``) or their maximum (``Q_MAX``), ``q_unvisited`` before any visit;
+values are normalised to [0, 1] before they reach the tree. The rules:
+
+* UCT:   :math:`Q + c \sqrt{\ln N / n}`, and :math:`+\infty` while :math:`n = 0`.
+* PUCT:  :math:`Q + c \, P(a) \sqrt{N} / (1 + n)`.
+* P-UCB (RethinkMCTS, after PG-TD): :math:`Q + \beta(N) \, P(a) \sqrt{\ln N} / (1 + n)` with
+  :math:`\beta(N) = \ln\frac{N + c_{base} + 1}{c_{base}} + c`.
+
+:math:`\ln N` is taken of :math:`\max(N, 1)`. Ties go to the lowest child id. Superseded children are
+never selected. A node is a leaf when it is not expanded, is terminal, or has no selectable child.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from treesearch.core.arrays import EXPANDED, NO_NODE, SUPERSEDED, TERMINAL
+from treesearch.core.backup import add_in_flight
+
+RULE_UCT = 0
+RULE_PUCT = 1
+RULE_PUCB = 2
+RULES = {"uct": RULE_UCT, "puct": RULE_PUCT, "pucb": RULE_PUCB}
+
+Q_MEAN = 0
+Q_MAX = 1
+Q_MODES = {"mean": Q_MEAN, "max": Q_MAX}
+
+
+@njit(cache=True)
+def q_value(t, node, q_mode, q_unvisited):
+    """Q of one node as float64 (statistics are stored as float32)."""
+    visits = np.float64(t.visits[node])
+    if visits <= 0.0:
+        return q_unvisited
+    if q_mode == Q_MAX:
+        return np.float64(t.max_value[node])
+    return np.float64(t.value_sum[node]) / visits
+
+
+@njit(cache=True)
+def exploration(rule, c, c_base, parent_n, child_n, prior):
+    """The exploration term of one child (see the module docstring)."""
+    if rule == RULE_UCT:
+        if child_n <= 0.0:
+            return np.inf
+        return c * math.sqrt(math.log(max(parent_n, 1.0)) / child_n)
+    if rule == RULE_PUCT:
+        return c * prior * math.sqrt(parent_n) / (1.0 + child_n)
+    beta = math.log((parent_n + c_base + 1.0) / c_base) + c
+    return beta * prior * math.sqrt(math.log(max(parent_n, 1.0))) / (1.0 + child_n)
+
+
+@njit(cache=True)
+def is_leaf(t, node):
+    if (t.flags[node] & EXPANDED) == 0 or (t.flags[node] & TERMINAL) != 0:
+        return True
+    first = t.first_child[node]
+    for ch in range(first, first + t.num_children[node]):
+        if (t.flags[ch] & SUPERSEDED) == 0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def select_child(t, node, rule, c, c_base, q_mode, q_unvisited):
+    """The child of ``node`` with the highest score; NO_NODE when none is selectable."""
+    parent_n = np.float64(t.visits[node]) + np.float64(t.in_flight[node])
+    best = NO_NODE
+    best_score = -np.inf
+    first = t.first_child[node]
+    for ch in range(first, first + t.num_children[node]):
+        if (t.flags[ch] & SUPERSEDED) != 0:
+            continue
+        child_n = np.float64(t.visits[ch]) + np.float64(t.in_flight[ch])
+        score = q_value(t, ch, q_mode, q_unvisited) + exploration(
+            rule, c, c_base, parent_n, child_n, np.float64(t.prior[ch])
+        )
+        if score > best_score:
+            best = ch
+            best_score = score
+    return best
+
+
+@njit(cache=True)
+def child_scores(t, node, rule, c, c_base, q_mode, q_unvisited, out_q, out_u):
+    """Every score term of every child of ``node`` (for logging): Q into ``out_q``, exploration into
+    ``out_u``; superseded children get NaN. Returns the number of children written."""
+    parent_n = np.float64(t.visits[node]) + np.float64(t.in_flight[node])
+    first = t.first_child[node]
+    count = t.num_children[node]
+    for i in range(count):
+        ch = first + i
+        if (t.flags[ch] & SUPERSEDED) != 0:
+            out_q[i] = np.nan
+            out_u[i] = np.nan
+            continue
+        child_n = np.float64(t.visits[ch]) + np.float64(t.in_flight[ch])
+        out_q[i] = q_value(t, ch, q_mode, q_unvisited)
+        out_u[i] = exploration(rule, c, c_base, parent_n, child_n, np.float64(t.prior[ch]))
+    return count
+
+
+@njit(cache=True)
+def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited, out_leaves):
+    """Select up to ``k`` distinct leaves below ``root`` into ``out_leaves``.
+
+    Each selection adds one in-flight count on its path, so the next one sees it. A walk that ends on
+    a leaf already in flight (chosen earlier in this batch or by a pending expansion) is a collision:
+    its in-flight count stays while the batch is drawn, so later walks move elsewhere, and is removed
+    before returning. At most ``max_attempts`` walks are made.
+
+    Returns ``(selected, collisions)``; the selected leaves keep their in-flight counts until
+    ``backprop_batch`` or ``release_batch``.
+    """
+    selected = 0
+    collisions = 0
+    collided = np.empty(max_attempts, np.int32)
+    for _ in range(max_attempts):
+        if selected == k:
+            break
+        node = root
+        while not is_leaf(t, node):
+            node = select_child(t, node, rule, c, c_base, q_mode, q_unvisited)
+        already = t.in_flight[node] > 0
+        add_in_flight(t, node, 1.0)
+        if already:
+            collided[collisions] = node
+            collisions += 1
+        else:
+            out_leaves[selected] = node
+            selected += 1
+    for i in range(collisions):
+        add_in_flight(t, collided[i], -1.0)
+    return selected, collisions

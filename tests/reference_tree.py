@@ -54,26 +54,26 @@ class ReferenceTree:
             return node.max_value
         return node.value_sum / node.visits
 
-    def exploration(self, parent_n: float, child_n: float, prior: float) -> float:
-        if self.rule == UCT:
-            if child_n <= 0.0:
-                return math.inf
-            return self.c * math.sqrt(math.log(max(parent_n, 1.0)) / child_n)
+    def exploration_scale(self, parent_n: float) -> float:
         if self.rule == PUCT:
-            return self.c * prior * math.sqrt(parent_n) / (1.0 + child_n)
-        beta = math.log((parent_n + self.c_base + 1.0) / self.c_base) + self.c
-        return beta * prior * math.sqrt(math.log(max(parent_n, 1.0))) / (1.0 + child_n)
+            return self.c * math.sqrt(parent_n)
+        root_log_n = math.sqrt(math.log(max(parent_n, 1.0)))
+        if self.rule == UCT:
+            return self.c * root_log_n
+        return (math.log((parent_n + self.c_base + 1.0) / self.c_base) + self.c) * root_log_n
 
-    def is_leaf(self, node: Node) -> bool:
-        return not node.expanded or node.terminal or all(ch.superseded for ch in node.children)
+    def exploration(self, scale: float, child_n: float, prior: float) -> float:
+        if self.rule == UCT:
+            return math.inf if child_n <= 0.0 else scale / math.sqrt(child_n)
+        return scale * prior / (1.0 + child_n)
 
     def select_child(self, node: Node) -> Node:
-        parent_n = node.visits + node.in_flight
+        scale = self.exploration_scale(node.visits + node.in_flight)
         best, best_score = None, -math.inf
         for ch in node.children:
             if ch.superseded:
                 continue
-            score = self.q(ch) + self.exploration(parent_n, ch.visits + ch.in_flight, ch.prior)
+            score = self.q(ch) + self.exploration(scale, ch.visits + ch.in_flight, ch.prior)
             if score > best_score:
                 best, best_score = ch, score
         return best
@@ -90,8 +90,11 @@ class ReferenceTree:
             if len(out) == k:
                 break
             node = self.root
-            while not self.is_leaf(node):
-                node = self.select_child(node)
+            while node.expanded and not node.terminal:
+                child = self.select_child(node)
+                if child is None:
+                    break
+                node = child
             already = node.in_flight > 0
             self._add_in_flight(node, 1.0)
             (collided if already else out).append(node)

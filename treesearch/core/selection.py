@@ -6,7 +6,7 @@ exploration term, so K concurrent selections spread over the tree). :math:`Q(a)`
 backed-up values (``Q_MEAN``) or their maximum (``Q_MAX``), ``q_unvisited`` before any visit;
 values are normalised to [0, 1] before they reach the tree. The rules:
 
-* UCT:   :math:`Q + c \sqrt{\ln N / n}`, and :math:`+\infty` while :math:`n = 0`.
+* UCT:   :math:`Q + c \sqrt{\ln N} / \sqrt{n}`, and :math:`+\infty` while :math:`n = 0`.
 * PUCT:  :math:`Q + c \, P(a) \sqrt{N} / (1 + n)`.
 * P-UCB (RethinkMCTS, after PG-TD): :math:`Q + \beta(N) \, P(a) \sqrt{\ln N} / (1 + n)` with
   :math:`\beta(N) = \ln\frac{N + c_{base} + 1}{c_{base}} + c`.
@@ -47,33 +47,31 @@ def q_value(t, node, q_mode, q_unvisited):
 
 
 @njit(cache=True)
-def exploration(rule, c, c_base, parent_n, child_n, prior):
-    """The exploration term of one child (see the module docstring)."""
-    if rule == RULE_UCT:
-        if child_n <= 0.0:
-            return np.inf
-        return c * math.sqrt(math.log(max(parent_n, 1.0)) / child_n)
+def exploration_scale(rule, c, c_base, parent_n):
+    r"""The part of the exploration term shared by all children of one parent: :math:`c\sqrt{\ln N}`
+    (UCT), :math:`c\sqrt{N}` (PUCT), :math:`\beta(N)\sqrt{\ln N}` (P-UCB)."""
     if rule == RULE_PUCT:
-        return c * prior * math.sqrt(parent_n) / (1.0 + child_n)
-    beta = math.log((parent_n + c_base + 1.0) / c_base) + c
-    return beta * prior * math.sqrt(math.log(max(parent_n, 1.0))) / (1.0 + child_n)
+        return c * math.sqrt(parent_n)
+    root_log_n = math.sqrt(math.log(max(parent_n, 1.0)))
+    if rule == RULE_UCT:
+        return c * root_log_n
+    return (math.log((parent_n + c_base + 1.0) / c_base) + c) * root_log_n
 
 
 @njit(cache=True)
-def is_leaf(t, node):
-    if (t.flags[node] & EXPANDED) == 0 or (t.flags[node] & TERMINAL) != 0:
-        return True
-    first = t.first_child[node]
-    for ch in range(first, first + t.num_children[node]):
-        if (t.flags[ch] & SUPERSEDED) == 0:
-            return False
-    return True
+def exploration(rule, scale, child_n, prior):
+    """The exploration term of one child, given its parent's :func:`exploration_scale`."""
+    if rule == RULE_UCT:
+        if child_n <= 0.0:
+            return np.inf
+        return scale / math.sqrt(child_n)
+    return scale * prior / (1.0 + child_n)
 
 
 @njit(cache=True)
 def select_child(t, node, rule, c, c_base, q_mode, q_unvisited):
     """The child of ``node`` with the highest score; NO_NODE when none is selectable."""
-    parent_n = np.float64(t.visits[node]) + np.float64(t.in_flight[node])
+    scale = exploration_scale(rule, c, c_base, np.float64(t.visits[node]) + np.float64(t.in_flight[node]))
     best = NO_NODE
     best_score = -np.inf
     first = t.first_child[node]
@@ -81,9 +79,7 @@ def select_child(t, node, rule, c, c_base, q_mode, q_unvisited):
         if (t.flags[ch] & SUPERSEDED) != 0:
             continue
         child_n = np.float64(t.visits[ch]) + np.float64(t.in_flight[ch])
-        score = q_value(t, ch, q_mode, q_unvisited) + exploration(
-            rule, c, c_base, parent_n, child_n, np.float64(t.prior[ch])
-        )
+        score = q_value(t, ch, q_mode, q_unvisited) + exploration(rule, scale, child_n, np.float64(t.prior[ch]))
         if score > best_score:
             best = ch
             best_score = score
@@ -94,7 +90,7 @@ def select_child(t, node, rule, c, c_base, q_mode, q_unvisited):
 def child_scores(t, node, rule, c, c_base, q_mode, q_unvisited, out_q, out_u):
     """Every score term of every child of ``node`` (for logging): Q into ``out_q``, exploration into
     ``out_u``; superseded children get NaN. Returns the number of children written."""
-    parent_n = np.float64(t.visits[node]) + np.float64(t.in_flight[node])
+    scale = exploration_scale(rule, c, c_base, np.float64(t.visits[node]) + np.float64(t.in_flight[node]))
     first = t.first_child[node]
     count = t.num_children[node]
     for i in range(count):
@@ -105,7 +101,7 @@ def child_scores(t, node, rule, c, c_base, q_mode, q_unvisited, out_q, out_u):
             continue
         child_n = np.float64(t.visits[ch]) + np.float64(t.in_flight[ch])
         out_q[i] = q_value(t, ch, q_mode, q_unvisited)
-        out_u[i] = exploration(rule, c, c_base, parent_n, child_n, np.float64(t.prior[ch]))
+        out_u[i] = exploration(rule, scale, child_n, np.float64(t.prior[ch]))
     return count
 
 
@@ -128,8 +124,11 @@ def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited,
         if selected == k:
             break
         node = root
-        while not is_leaf(t, node):
-            node = select_child(t, node, rule, c, c_base, q_mode, q_unvisited)
+        while (t.flags[node] & EXPANDED) != 0 and (t.flags[node] & TERMINAL) == 0:
+            child = select_child(t, node, rule, c, c_base, q_mode, q_unvisited)
+            if child == NO_NODE:
+                break
+            node = child
         already = t.in_flight[node] > 0
         add_in_flight(t, node, 1.0)
         if already:

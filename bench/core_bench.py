@@ -1,0 +1,217 @@
+"""Core throughput: the batched Numba array tree against a plain Python object tree, in one run.
+
+For each size (1e3, 1e5, 1e6 nodes) and branching factor (4, 16):
+
+* ``build``: select + expand + backprop iterations per second while the tree grows to that size
+  (batches of K selections for the array tree, one at a time for the object tree);
+* ``steady``: select + backprop iterations per second on the tree at that size (the selected leaves
+  are valued without being expanded, so the size holds);
+* bytes per node for both (array rows; tracemalloc for the objects);
+
+and the cold start of a fresh process that imports the core and runs one step with a warm Numba
+cache. ``--quick`` leaves out 1e6 nodes for the object tree and shortens the runs; ``--json`` prints
+the figures as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.reference_tree import ReferenceTree  # noqa: E402
+from treesearch.tree import SearchTree, SelectionConfig  # noqa: E402
+
+BATCH = 256
+
+
+def array_build(n_nodes: int, branching: int, rng: np.random.Generator) -> tuple[SearchTree, float, int]:
+    tree = SearchTree(capacity=1024, selection=SelectionConfig(rule="pucb"))
+    tree.add_children(0, rng.random(branching))
+    iterations = 0
+    start = time.perf_counter()
+    while tree.size < n_nodes:
+        leaves, _ = tree.select(BATCH)
+        firsts = tree.add_children_batch(leaves, np.full(leaves.size, branching), rng.random(leaves.size * branching))
+        tree.backprop(firsts, rng.random(leaves.size), selected=leaves)
+        iterations += leaves.size
+    return tree, time.perf_counter() - start, iterations
+
+
+def array_steady(tree: SearchTree, seconds: float, rng: np.random.Generator) -> float:
+    values = rng.random(BATCH)
+    iterations, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(20):
+            leaves, _ = tree.select(BATCH)
+            tree.backprop(leaves, values[: leaves.size], selected=leaves)
+            iterations += leaves.size
+    return iterations / elapsed
+
+
+def object_build(n_nodes: int, branching: int, rng: np.random.Generator) -> tuple[ReferenceTree, float, int, float]:
+    tree = ReferenceTree(rule="pucb", float32=False)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tree.add_children(tree.root, rng.random(branching).tolist())
+    iterations, start = 0, time.perf_counter()
+    while len(tree.nodes) < n_nodes:
+        (leaf,), _ = tree.select(1, 2)
+        kids = tree.add_children(leaf, rng.random(branching).tolist())
+        tree.backprop([kids[0]], [float(rng.random())], [leaf])
+        iterations += 1
+    elapsed = time.perf_counter() - start
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return tree, elapsed, iterations, used / len(tree.nodes)
+
+
+def object_steady(tree: ReferenceTree, seconds: float, rng: np.random.Generator) -> float:
+    values = rng.random(1000).tolist()
+    iterations, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for v in values[:200]:
+            (leaf,), _ = tree.select(1, 2)
+            tree.backprop([leaf], [v], [leaf])
+            iterations += 1
+    return iterations / elapsed
+
+
+COLD_START = """
+import time
+t0 = time.perf_counter()
+from treesearch.tree import SearchTree
+t1 = time.perf_counter()
+tree = SearchTree()
+tree.add_children(0, [0.5, 0.5])
+leaves, _ = tree.select(2)
+tree.backprop(leaves, [0.5, 1.0], selected=leaves)
+tree.best_path()
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
+def cold_start(repeats: int) -> dict[str, float]:
+    """Fresh interpreters with a warm Numba cache: wall time of the whole process, of the import, and
+    of the first step (loading the kernels from the cache)."""
+    run = [sys.executable, "-c", COLD_START]
+    subprocess.run(run, check=True, capture_output=True)  # warms the cache if it is cold
+    walls, imports, firsts = [], [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = subprocess.run(run, check=True, capture_output=True, text=True).stdout.split()
+        walls.append(time.perf_counter() - start)
+        imports.append(float(out[0]))
+        firsts.append(float(out[1]))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    bare = time.perf_counter() - start
+    return {
+        "process_wall_s": min(walls), "import_s": min(imports), "first_step_s": min(firsts),
+        "import_plus_first_step_s": min(i + f for i, f in zip(imports, firsts)), "bare_python_s": bare,
+    }
+
+
+def machine() -> dict[str, str | int]:
+    import numba
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count() or 0, "python": platform.python_version(),
+            "numba": numba.__version__, "numpy": np.__version__, "backend": "numba njit(cache=True)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="under a minute")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args()
+    seconds = 0.6 if args.quick else 2.0
+    sizes = [1_000, 100_000, 1_000_000]
+    rng = np.random.default_rng(0)
+
+    # compile (or load) every kernel before timing anything
+    array_build(2_000, 4, rng)
+
+    rows = []
+    for branching in (4, 16):
+        for n in sizes:
+            tree, build_s, build_iters = array_build(n, branching, rng)
+            row = {
+                "nodes": n, "branching": branching,
+                "array_build_it_s": build_iters / build_s,
+                "array_steady_it_s": array_steady(tree, seconds, rng),
+                "array_bytes_per_node": tree.arrays.nbytes / tree.arrays.capacity,
+                "array_bytes_per_used_node": tree.arrays.nbytes / tree.size,
+            }
+            if args.quick and n > 100_000:
+                row.update(object_build_it_s=None, object_steady_it_s=None, object_bytes_per_node=None, ratio=None)
+            else:
+                obj, obj_s, obj_iters, obj_bytes = object_build(n, branching, rng)
+                row["object_build_it_s"] = obj_iters / obj_s
+                row["object_steady_it_s"] = object_steady(obj, seconds, rng)
+                row["object_bytes_per_node"] = obj_bytes
+                row["ratio"] = row["array_steady_it_s"] / row["object_steady_it_s"]
+                del obj
+            rows.append(row)
+            del tree
+    result = {"machine": machine(), "batch": BATCH, "rows": rows, "cold_start": cold_start(3 if args.quick else 7)}
+
+    if args.json:
+        print(json.dumps(result))
+        return
+    print_table(result)
+
+
+def print_table(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = result["machine"]
+    console = Console(width=150)
+    console.print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numba {m['numba']}, "
+                  f"numpy {m['numpy']}; batch K={result['batch']}")
+
+    def fmt(x: float | None, spec: str = ",.0f") -> str:
+        return "-" if x is None else format(x, spec)
+
+    table = Table(title="select+expand+backprop (build) and select+backprop (steady), iterations/s")
+    for col in ("nodes", "b", "array build", "array steady", "object build", "object steady",
+                "steady ratio", "B/node array", "B/node object"):
+        table.add_column(col, justify="right")
+    for r in result["rows"]:
+        table.add_row(
+            f"{r['nodes']:,}", str(r["branching"]), fmt(r["array_build_it_s"]), fmt(r["array_steady_it_s"]),
+            fmt(r["object_build_it_s"]), fmt(r["object_steady_it_s"]), fmt(r["ratio"], ".1f") + "x",
+            f"{r['array_bytes_per_node']:.0f} ({r['array_bytes_per_used_node']:.0f} used)",
+            fmt(r["object_bytes_per_node"]),
+        )
+    console.print(table)
+    c = result["cold_start"]
+    console.print(
+        f"cold start, warm Numba cache (best of runs): import {c['import_s']:.3f} s + first step "
+        f"{c['first_step_s']:.3f} s = {c['import_plus_first_step_s']:.3f} s; whole process "
+        f"{c['process_wall_s']:.3f} s (bare interpreter {c['bare_python_s']:.3f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

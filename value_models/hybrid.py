@@ -1,4 +1,4 @@
-"""HybridValue: execution feedback and a critic combined.
+r"""HybridValue: execution feedback and a critic combined.
 
 .. math:: v = w_e \cdot \text{pass} + w_c \cdot \text{critique}
 

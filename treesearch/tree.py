@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,7 @@ class SearchTree:
         self.arrays = allocate(min(max(capacity, 1), self.max_nodes))
         self.selection = selection or SelectionConfig()
         self.payload: dict[int, Any] = {}
+        self.events: list[dict[str, Any]] = []  # the search's event log, when a search owns the tree
         self.size = 1
         self.max_depth = 0
         if root_payload is not None:
@@ -323,6 +325,12 @@ class SearchTree:
     def nodes(self) -> list[int]:
         """Every node id in use (reserved slots left out)."""
         return np.flatnonzero((self.arrays.flags[: self.size] & RESERVED) == 0).tolist()
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``tree.json`` and ``events.jsonl`` into ``directory`` (created if missing)."""
+        from treesearch.export.tree_json import save_tree
+
+        return save_tree(self, directory)
 
     def as_networkx(self):
         """A read-only networkx DiGraph with each node's statistics and payload as attributes."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ class EventLog:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.events: list[dict[str, Any]] = []
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._start = time.monotonic()
         self._file = open(path, "ab") if path is not None else None  # noqa: SIM115 - closed in close()
 
@@ -28,6 +30,8 @@ class EventLog:
         if self._file is not None:
             self._file.write(orjson.dumps(event, default=repr, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
             self._file.flush()
+        for listener in self.listeners:
+            listener(event)
         return event
 
     def close(self) -> None:

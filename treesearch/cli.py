@@ -1,0 +1,229 @@
+"""The ``treesearch`` command line: ``demo`` and ``solve``.
+
+Every bad input — a malformed problem file, an unknown model, a missing key, a bad argument — ends
+with one clear ``error:`` line on stderr and exit status 2; a model service that keeps failing ends
+with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "problems"
+
+
+class CLIError(Exception):
+    """A user error the CLI reports in one line."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - turned into one clear line below
+        return _report(e)
+
+
+def _report(error: Exception) -> int:
+    from treesearch.problems import ProblemError
+    from treesearch.tree import TreeError
+
+    user_errors: tuple[type[Exception], ...] = (CLIError, ProblemError, TreeError, ValueError, FileNotFoundError)
+    try:
+        from treesearch.config import ConfigError
+
+        user_errors += (ConfigError,)
+    except ImportError:
+        pass
+    if isinstance(error, user_errors):
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from treesearch.llm import LLMError
+
+    if isinstance(error, LLMError):
+        print(f"error: the model service failed: {error}", file=sys.stderr)
+        return 1
+    raise error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="treesearch", description="MCTS over thoughts and code for LLM coding agents")
+    sub = parser.add_subparsers(dest="command")
+
+    def model_args(p: argparse.ArgumentParser, default_budget: int = 16) -> None:
+        p.add_argument("--model", help="litellm model string, or 'sim' for the simulated coder (default: $TREESEARCH_MODEL)")
+        p.add_argument("--api-base", help="OpenAI-compatible server URL (default: $TREESEARCH_API_BASE)")
+        p.add_argument("--strategy", default="mcts", choices=["mcts", "best_of_n", "self_debug", "beam"])
+        p.add_argument("--budget", type=_positive_int, default=default_budget, help="max LLM calls per problem")
+        p.add_argument("--concurrency", type=_positive_int, default=4, help="expansions in flight")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--value", default="hybrid", choices=["hybrid", "execution"])
+
+    demo = sub.add_parser("demo", help="offline demo: the example problems with the simulated coder")
+    model_args(demo)
+    demo.add_argument("--problems", type=Path, default=EXAMPLES, help="a directory of problem files")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
+    demo.set_defaults(run=run_demo)
+
+    solve = sub.add_parser("solve", help="search for a solution to one problem file")
+    solve.add_argument("problem", type=Path)
+    model_args(solve)
+    solve.add_argument("--out", type=Path, help="run directory (default runs/solve-<id>-<time>)")
+    solve.add_argument("--judge", action="store_true", help="run the final program on the hidden tests once")
+    solve.set_defaults(run=run_solve)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _slug(problem_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", problem_id).strip("_") or "problem"
+
+
+def _model(args: argparse.Namespace, default: str | None = None) -> str:
+    model = args.model or os.environ.get("TREESEARCH_MODEL") or default
+    if not model:
+        raise CLIError("no model configured: pass --model (a litellm model string, or 'sim' for the "
+                       "offline simulated coder) or set TREESEARCH_MODEL")
+    return model
+
+
+async def _search_and_judge(problem: Any, args: argparse.Namespace, model: str, out: Path, progress: Any = None):
+    from treesearch.judge import judge
+    from treesearch.sandbox import Sandbox
+    from treesearch.search import asearch
+
+    sandbox = Sandbox()
+    result = await asearch(
+        problem, model=model, strategy=args.strategy, budget=args.budget, concurrency=args.concurrency,
+        seed=args.seed, value=args.value, out=out, api_base=args.api_base, sandbox=sandbox, on_event=progress,
+    )
+    judgement = await judge(problem, result.best.code if result.best else None, sandbox)
+    return result, judgement
+
+
+def run_solve(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from treesearch.problems import CodeProblem
+
+    problem = CodeProblem.from_file(args.problem)
+    model = _model(args)
+    out = args.out or Path("runs") / f"solve-{_slug(problem.id)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    console = Console(stderr=True)
+    with _Progress(console, args.budget, problem.id) as progress:
+        result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, progress.on_event))
+    if result.best is not None:
+        print(result.best.code)
+    console.print(
+        f"[bold]{problem.id}[/]: {'solved' if result.solved else 'not solved'} on the visible tests"
+        + (f"; hidden tests {'passed' if judgement.passed_base else 'failed'}" if args.judge and judgement.passed_base is not None else "")
+        + f"; stopped because {result.stopped_because}; model {result.model}"
+    )
+    console.print(_stats_line(result.stats))
+    console.print(f"run directory: {out}")
+    return 0 if result.solved else 3
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from treesearch.export.files import write_json
+    from treesearch.problems import CodeProblem
+
+    files = sorted(args.problems.glob("*.json"))
+    if not files:
+        raise CLIError(f"no problem files (*.json) in {args.problems}")
+    model = _model(args, default="sim")
+    problems = [CodeProblem.from_file(f) for f in files]
+    console = Console()
+    if model == "sim":
+        console.print("[dim]model: sim — the built-in simulated coder (a model of an LLM coder, offline); "
+                      "these are simulator results, not an LLM's[/]")
+    rows = []
+    for problem in problems:
+        out = args.out / _slug(problem.id)
+        with _Progress(console, args.budget, problem.id) as progress:
+            result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, progress.on_event))
+        rows.append({
+            "problem_id": problem.id, "solved_visible": result.solved, "passed_hidden": judgement.passed_base,
+            "value": result.best.value if result.best else None, "stopped_because": result.stopped_because,
+            "model": result.model, "strategy": result.strategy, "run_dir": str(out), **result.stats,
+        })
+    table = Table(title=f"treesearch demo — model {model}, strategy {args.strategy}, budget {args.budget} calls")
+    for col in ("problem", "visible", "hidden", "value", "calls", "execs", "rethinks (helped)", "wall s", "stopped"):
+        table.add_column(col, justify="left" if col in ("problem", "stopped") else "right")
+    for r in rows:
+        table.add_row(
+            r["problem_id"], _mark(r["solved_visible"]), _mark(r["passed_hidden"]),
+            "-" if r["value"] is None else f"{r['value']:.2f}", str(r["llm_calls"]), str(r["executions"]),
+            f"{r['rethinks_tried']} ({r['rethinks_helped']})", f"{r['wall_s']:.1f}", r["stopped_because"],
+        )
+    console.print(table)
+    hidden = sum(1 for r in rows if r["passed_hidden"])
+    console.print(f"{hidden}/{len(rows)} final programs pass their hidden tests; run directories under {args.out}/")
+    write_json(args.out / "summary.json", {"model": model, "strategy": args.strategy, "budget": args.budget, "problems": rows})
+    return 0
+
+
+def _mark(value: bool | None) -> str:
+    return "-" if value is None else ("pass" if value else "FAIL")
+
+
+def _stats_line(stats: dict[str, Any]) -> str:
+    cost = "unknown" if stats["cost_usd"] is None else f"${stats['cost_usd']:.4f}"
+    return (f"LLM calls {stats['llm_calls']}, tokens {stats['prompt_tokens']}+{stats['completion_tokens']}, "
+            f"cost {cost}, executions {stats['executions']}, rethinks {stats['rethinks_tried']} "
+            f"(helped {stats['rethinks_helped']}), wall {stats['wall_s']:.1f} s")
+
+
+class _Progress:
+    """A progress bar over the LLM-call budget, with the best value so far."""
+
+    def __init__(self, console: Any, budget: int, label: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("calls · best {task.fields[best]}"), TimeElapsedColumn(),
+                                 console=console, transient=True)
+        self.task = self.progress.add_task(label, total=budget, best="-")
+        self.best = None
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if event["type"] == "propose":
+            self.progress.advance(self.task)
+        elif event["type"] == "evaluate":
+            self.best = max(self.best or 0.0, event["value"])
+            self.progress.update(self.task, best=f"{self.best:.2f}")
+
+    def __enter__(self) -> _Progress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

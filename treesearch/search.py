@@ -1,0 +1,284 @@
+"""``search(problem)``: the public entry point, and the run directory it writes.
+
+It builds the parts a search needs from plain arguments — the policy and value model for ``model``
+(the simulated coder for ``"sim"``, an LLM through litellm otherwise), the budget, the sandbox —
+runs the chosen strategy, picks the final program and writes the run directory::
+
+    config.json     the arguments and every search knob
+    events.jsonl    one line per search step (append-only)
+    llm_calls.jsonl every model call (LLM models only)
+    tree.json       the tree (see treesearch.export.tree_json)
+    result.json     the outcome (see SearchResult.to_dict)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from treesearch.budget import Budget
+from treesearch.engine.state import SearchConfig, SearchState
+from treesearch.export.events import EventLog
+from treesearch.export.files import write_json
+from treesearch.problems import CodeProblem
+from treesearch.tree import SearchTree, SelectionConfig
+
+SIM_MODEL = "sim"
+VALUE_PRESETS = ("hybrid", "execution")
+
+
+@dataclass
+class BestProgram:
+    code: str
+    value: float
+    node_id: int
+    passed_visible: bool
+
+
+@dataclass
+class SearchResult:
+    """What a search found. ``solved``: the final program passes every visible test (the hidden
+    tests are not run here: see :func:`treesearch.judge.judge`)."""
+
+    problem_id: str
+    solved: bool
+    best: BestProgram | None
+    stopped_because: str
+    stats: dict[str, Any]
+    model: str
+    strategy: str
+    seed: int
+    tree: SearchTree
+    run_dir: Path | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "problem_id": self.problem_id,
+            "solved": self.solved,
+            "best": None if self.best is None else {
+                "code": self.best.code, "value": self.best.value, "node_id": self.best.node_id,
+            },
+            "stopped_because": self.stopped_because,
+            "stats": self.stats,
+            "model": self.model,
+            "strategy": self.strategy,
+            "seed": self.seed,
+        }
+
+
+def search(problem: CodeProblem | str | Path | dict, **kwargs: Any) -> SearchResult:
+    """Search for a program solving ``problem``; see :func:`asearch` for the arguments."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(asearch(problem, **kwargs))
+    raise RuntimeError("search() was called inside a running event loop; use `await asearch(...)` there")
+
+
+async def asearch(
+    problem: CodeProblem | str | Path | dict,
+    model: str | None = None,
+    strategy: str = "mcts",
+    budget: int | Budget | dict | None = 16,
+    concurrency: int = 4,
+    seed: int = 0,
+    value: str | Any = "hybrid",
+    out: str | Path | None = None,
+    api_base: str | None = None,
+    config: SearchConfig | dict | None = None,
+    sandbox: Any = None,
+    policy: Any = None,
+    critic: Any = None,
+    cache: Any = True,
+    on_event: Any = None,
+) -> SearchResult:
+    """Search for a program solving ``problem``.
+
+    problem: a :class:`CodeProblem`, a problem file path, or its dict.
+    model: a litellm model string, ``"sim"`` for the simulated coder, or None for
+        ``$TREESEARCH_MODEL``. api_base: for local servers (default ``$TREESEARCH_API_BASE``).
+    strategy: mcts | best_of_n | self_debug | beam. budget: max LLM calls (int), a :class:`Budget`,
+        or a dict of Budget limits. concurrency: expansions (and so LLM calls) in flight.
+    value: "hybrid" (RethinkMCTS: 0.8 · pass + 0.2 · critique once all visible tests pass),
+        "execution" (pass fraction only) or a ValueModel.
+    config: further search knobs (:class:`SearchConfig` or a dict of its fields; ``selection`` may
+        be a dict of :class:`SelectionConfig` fields). out: the run directory to write.
+    sandbox / policy / critic: override the parts built from the arguments.
+    on_event: called with every event as it is logged (progress displays).
+    """
+    started = time.monotonic()
+    problem = _load_problem(problem)
+    search_config = _search_config(config, strategy, concurrency)
+    budget = _budget(budget)
+    run_dir = Path(out) if out is not None else None
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    model_name = policy.name if policy is not None else _model_name(model)
+    if policy is None or (critic is None and value == "hybrid"):
+        built_policy, built_critic, discriminator = _build_model_parts(model_name, api_base, budget, seed, run_dir,
+                                                                       search_config, cache)
+        policy = policy or built_policy
+        critic = critic or built_critic
+    else:
+        discriminator = None
+    value_model = _value_model(value, critic)
+    if sandbox is None:
+        from treesearch.sandbox import Sandbox
+
+        sandbox = Sandbox()
+
+    if run_dir is not None:
+        write_json(run_dir / "config.json", {
+            "problem_id": problem.id, "model": model_name, "api_base": api_base, "strategy": search_config.strategy,
+            "seed": seed, "budget": _budget_limits(budget), "value": value if isinstance(value, str) else type(value).__name__,
+            "search": search_config.to_dict(), "sandbox_backend": getattr(sandbox, "backend", None),
+        })
+    events = EventLog(run_dir / "events.jsonl" if run_dir is not None else None)
+    state = SearchState(problem, policy, value_model, sandbox, search_config, events, seed)
+    state.tree.events = events.events
+    if on_event is not None:
+        events.listeners.append(on_event)
+    events.emit("start", problem_id=problem.id, model=model_name, strategy=search_config.strategy, seed=seed)
+    try:
+        stopped_because = await _run_strategy(state, budget)
+        best_id = await _final_pick(state, discriminator)
+        events.emit("stop", reason=stopped_because, best=best_id)
+    finally:
+        events.close()
+
+    best = None
+    if best_id is not None:
+        node = state.node(best_id)
+        best = BestProgram(node.code, float(node.value), best_id, node.passed_all)
+    usage = budget.usage
+    stats = {
+        "llm_calls": usage["calls"],
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
+        "cost_usd": usage["cost_usd"] if usage.get("cost_known", True) else None,
+        "executions": state.stats.executions,
+        "wall_s": round(time.monotonic() - started, 3),
+        "rethinks_tried": state.stats.rethinks_tried,
+        "rethinks_helped": state.stats.rethinks_helped,
+        "expansion_errors": state.stats.expansion_errors,
+        "nodes": len(state.tree.nodes()),
+    }
+    result = SearchResult(
+        problem_id=problem.id, solved=best is not None and best.passed_visible, best=best,
+        stopped_because=stopped_because, stats=stats, model=model_name, strategy=search_config.strategy,
+        seed=seed, tree=state.tree, run_dir=run_dir, events=events.events,
+    )
+    if run_dir is not None:
+        from treesearch.export.tree_json import save_tree_json
+
+        save_tree_json(state.tree, run_dir / "tree.json")
+        write_json(run_dir / "result.json", result.to_dict())
+    return result
+
+
+async def _run_strategy(state: SearchState, budget: Budget) -> str:
+    from treesearch.engine.baselines import RUNNERS
+    from treesearch.engine.mcts import run_mcts
+
+    runner = run_mcts if state.config.strategy == "mcts" else RUNNERS[state.config.strategy]
+    return await runner(state, budget)
+
+
+async def _final_pick(state: SearchState, discriminator: Any) -> int | None:
+    """Best value over every program; with a discriminator, its choice among the top few."""
+    from treesearch.budget import BudgetExhausted
+
+    top = state.top_code_nodes(max(1, state.config.discriminator_top))
+    if discriminator is None or len(top) < 2:
+        return top[0] if top else None
+    try:
+        index, why = await discriminator.choose(state.view, [state.node(n).code for n in top])
+    except BudgetExhausted:
+        return top[0]
+    state.events.emit("discriminate", candidates=top, chosen=top[index], explanation=why[:1000])
+    return top[index]
+
+
+# ---------------------------------------------------------------------- building the parts
+def _load_problem(problem: CodeProblem | str | Path | dict) -> CodeProblem:
+    if isinstance(problem, CodeProblem):
+        return problem
+    if isinstance(problem, dict):
+        return CodeProblem.from_dict(problem)
+    return CodeProblem.from_file(problem)
+
+
+def _search_config(config: SearchConfig | dict | None, strategy: str, concurrency: int) -> SearchConfig:
+    if isinstance(config, SearchConfig):
+        return dataclasses.replace(config, strategy=strategy, concurrency=concurrency)
+    fields = dict(config or {})
+    if isinstance(fields.get("selection"), dict):
+        fields["selection"] = SelectionConfig(**fields["selection"])
+    fields.setdefault("strategy", strategy)
+    fields.setdefault("concurrency", concurrency)
+    return SearchConfig(**fields)
+
+
+def _budget(budget: int | Budget | dict | None) -> Budget:
+    if isinstance(budget, Budget):
+        return budget
+    if budget is None:
+        return Budget()
+    if isinstance(budget, dict):
+        return Budget(**budget)
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1:
+        return Budget(max_calls=budget)
+    raise ValueError(f"budget must be a positive number of LLM calls, a Budget or a dict of limits, got {budget!r}")
+
+
+def _budget_limits(budget: Budget) -> dict[str, Any]:
+    return {name: getattr(budget, name) for name in ("max_calls", "max_tokens", "max_cost_usd", "max_wall_s")}
+
+
+def _model_name(model: str | None) -> str:
+    from treesearch.config import resolve_model_name
+
+    return resolve_model_name(model)
+
+
+def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: int, run_dir: Path | None,
+                       config: SearchConfig, cache: Any) -> tuple[Any, Any, Any]:
+    """(policy, critic, discriminator) for ``model``."""
+    if model == SIM_MODEL:
+        from policies.simulated import SimulatedCoder
+        from value_models.simulated_critic import SimulatedCritic
+
+        return SimulatedCoder(seed=seed, budget=budget), SimulatedCritic(seed=seed, budget=budget), None
+    from policies.llm_policy import LLMPolicy
+    from treesearch.config import resolve_model
+    from treesearch.llm import LLMClient
+    from value_models.critic import LLMCritic
+    from value_models.discriminator import Discriminator
+
+    resolved = resolve_model(model, api_base)
+    client = LLMClient(
+        resolved.model, api_base=resolved.api_base, api_key=resolved.api_key,
+        concurrency=max(1, config.concurrency), budget=budget, cache=cache,
+        transcript_path=run_dir / "llm_calls.jsonl" if run_dir is not None else None,
+    )
+    discriminator = Discriminator(client) if config.discriminator_top > 1 else None
+    return LLMPolicy(client), LLMCritic(client), discriminator
+
+
+def _value_model(value: str | Any, critic: Any) -> Any:
+    from value_models.execution import ExecutionValue
+    from value_models.hybrid import HybridValue
+
+    if value == "hybrid":
+        return HybridValue.rethinkmcts(critic)
+    if value == "execution":
+        return ExecutionValue()
+    if isinstance(value, str):
+        raise ValueError(f"unknown value preset {value!r}; choose one of {', '.join(VALUE_PRESETS)} or pass a ValueModel")
+    return value

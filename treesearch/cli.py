@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from treesearch.export.files import safe_name
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "problems"
@@ -86,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, help="run directory (default runs/solve-<id>-<time>)")
     solve.add_argument("--judge", action="store_true", help="run the final program on the hidden tests once")
     solve.set_defaults(run=run_solve)
+
+    ev = sub.add_parser("eval", help="a strategy over HumanEval, HumanEval+ or MBPP, judged on hidden tests")
+    ev.add_argument("--dataset", required=True, choices=["humaneval", "humaneval+", "mbpp"])
+    ev.add_argument("--data-dir", type=Path, help="where the data files are (default: $TREESEARCH_DATA, the user cache)")
+    ev.add_argument("--limit", type=_positive_int, help="the first N problems")
+    ev.add_argument("--ids", nargs="+", help="these problem ids (e.g. HumanEval/0)")
+    model_args(ev)
+    ev.set_defaults(seed=None)
+    ev.add_argument("--seed", type=int, action="append", dest="seeds", help="repeatable; default 0")
+    ev.add_argument("--workers", type=_positive_int, default=2, help="problems searched at once")
+    ev.add_argument("--out", type=Path, required=True, help="results directory (resumed if it exists)")
+    ev.set_defaults(run=run_eval_command)
     return parser
 
 
@@ -94,10 +107,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
-
-
-def _slug(problem_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", problem_id).strip("_") or "problem"
 
 
 def _model(args: argparse.Namespace, default: str | None = None) -> str:
@@ -129,7 +138,7 @@ def run_solve(args: argparse.Namespace) -> int:
 
     problem = CodeProblem.from_file(args.problem)
     model = _model(args)
-    out = args.out or Path("runs") / f"solve-{_slug(problem.id)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or Path("runs") / f"solve-{safe_name(problem.id)}-{time.strftime('%Y%m%d-%H%M%S')}"
     console = Console(stderr=True)
     with _Progress(console, args.budget, problem.id) as progress:
         result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, progress.on_event))
@@ -163,7 +172,7 @@ def run_demo(args: argparse.Namespace) -> int:
                       "these are simulator results, not an LLM's[/]")
     rows = []
     for problem in problems:
-        out = args.out / _slug(problem.id)
+        out = args.out / safe_name(problem.id)
         with _Progress(console, args.budget, problem.id) as progress:
             result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, progress.on_event))
         rows.append({
@@ -185,6 +194,93 @@ def run_demo(args: argparse.Namespace) -> int:
     console.print(f"{hidden}/{len(rows)} final programs pass their hidden tests; run directories under {args.out}/")
     write_json(args.out / "summary.json", {"model": model, "strategy": args.strategy, "budget": args.budget, "problems": rows})
     return 0
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from treesearch.evaluation import (
+        EvalSettings,
+        load_dataset,
+        run_eval,
+        select_problems,
+        summarise,
+        write_summary,
+    )
+
+    model = _model(args)
+    problems = select_problems(load_dataset(args.dataset, args.data_dir), args.ids, args.limit)
+    settings = EvalSettings(
+        dataset=args.dataset, model=model, strategy=args.strategy, budget=args.budget,
+        seeds=tuple(args.seeds or [0]), workers=args.workers, concurrency=args.concurrency,
+        value=args.value, api_base=args.api_base,
+    )
+    console = Console()
+    if model == "sim":
+        console.print("[dim]model: sim — simulated coder; these are simulator figures, not an LLM's[/]")
+    total = len(problems) * len(settings.seeds)
+    with _EvalProgress(console, total, args.out) as progress:
+        records = asyncio.run(run_eval(problems, settings, args.out, progress.on_record))
+    summary = summarise(records, settings, [p.id for p in problems])
+    write_summary(args.out, summary)
+    _print_summary(console, summary)
+    return 0
+
+
+def _print_summary(console: Any, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary['dataset']} — model {summary['model']}, strategy {summary['strategy']}, "
+                        f"budget {summary['budget']} calls, seeds {summary['seeds']}")
+    table.add_column("tests")
+    table.add_column("pass@1 mean ± std", justify="right")
+    table.add_column("per seed", justify="right")
+    table.add_column("pass@k", justify="right")
+    for suite in ("base", "plus"):
+        s = summary.get(suite)
+        if not s:
+            continue
+        table.add_row(suite, f"{100 * s['pass@1_mean']:.1f}% ± {100 * s['pass@1_std']:.1f}",
+                      " ".join(f"{100 * v:.1f}%" for v in s["pass@1_per_seed"].values()),
+                      " ".join(f"@{k}: {100 * v:.1f}%" for k, v in s["pass@k"].items()))
+    console.print(table)
+    pp = summary.get("per_problem")
+    if pp:
+        console.print(f"per problem: {pp['llm_calls']:.1f} LLM calls, {pp['tokens']:.0f} tokens, "
+                      f"{pp['executions']:.1f} executions, {pp['wall_s']:.2f} s wall, "
+                      f"{pp['rethinks_tried']:.2f} rethinks ({pp['rethinks_helped']:.2f} helped); "
+                      f"{summary['records']} records over {summary['problems']} problems")
+
+
+class _EvalProgress:
+    """A progress bar over (problem, seed) pairs with the running hidden-test pass rate."""
+
+    def __init__(self, console: Any, total: int, out: Path) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from treesearch.evaluation import RESULTS, ResultsFile
+
+        self.done = ResultsFile(out / RESULTS).records if (out / RESULTS).exists() else []
+        self.passed = sum(bool(r["passed_base"]) for r in self.done)
+        self.progress = Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("pass {task.fields[rate]}"), TimeElapsedColumn(), console=console)
+        self.task = self.progress.add_task("eval", total=total, completed=min(total, len(self.done)),
+                                           rate=self._rate())
+
+    def _rate(self) -> str:
+        return f"{100 * self.passed / len(self.done):.1f}%" if self.done else "-"
+
+    def on_record(self, record: dict[str, Any]) -> None:
+        self.done.append(record)
+        self.passed += bool(record["passed_base"])
+        self.progress.update(self.task, advance=1, rate=self._rate())
+
+    def __enter__(self) -> _EvalProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
 
 
 def _mark(value: bool | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,3 +30,8 @@ def write_atomic(path: str | Path, data: bytes) -> None:
 
 def write_json(path: str | Path, value: Any) -> None:
     write_atomic(path, orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=repr) + b"\n")
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file-name component (problem ids hold slashes: ``HumanEval/0``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "unnamed"

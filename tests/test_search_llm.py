@@ -1,0 +1,96 @@
+"""The whole search through LLMPolicy and LLMCritic, over real HTTP to the local test server."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+
+from tests.llm_server import LLMServer
+from treesearch.problems import CodeProblem
+from treesearch.search import search
+
+PROBLEM = {
+    "id": "llm/add_positive",
+    "kind": "function",
+    "prompt": "def add_positive(xs: list) -> int:\n    \"\"\"Sum of the positive numbers in xs.\"\"\"\n",
+    "entry_point": "add_positive",
+    "visible_tests": [{"input": [[1, -2, 3]], "output": 4}, {"input": [[-1, -1]], "output": 0}],
+    "hidden_tests": [{"input": [[5, 0, -5, 7]], "output": 12}],
+}
+
+WRONG = "```python\ndef add_positive(xs):\n    return max(0, sum(xs))\n```"
+RIGHT = "```python\ndef add_positive(xs):\n    return sum(x for x in xs if x > 0)\n```"
+
+
+def scripted(request: dict) -> str:
+    """The model's side of a search: two plans, wrong code from the first, a rethink that blames the
+    plan, right code from the rewritten plan, and a critic that approves."""
+    prompt = request["messages"][-1]["content"]
+    if "Propose" in prompt:
+        return json.dumps([{"strategy": "Add up every element.", "confidence": 0.9},
+                           {"strategy": "Filter the positives, then add them.", "confidence": 0.4}])
+    if "wrong_step" in prompt:
+        return json.dumps({"wrong_step": 1, "rewrite": "Add up only the elements greater than zero.",
+                           "reason": "negative numbers must be left out"})
+    if "Score:" in prompt:
+        return "Handles empty lists and negatives.\nScore: 9"
+    if "greater than zero" in prompt or "Filter the positives" in prompt:
+        return RIGHT
+    return WRONG
+
+
+@pytest.fixture
+def server():
+    with LLMServer(reply=scripted) as s:
+        yield s
+
+
+def test_mcts_with_rethink_over_http(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    out = tmp_path / "run"
+    result = search(
+        CodeProblem.from_dict(PROBLEM), model="openai/gpt-4o-mini", api_base=server.url, budget=20,
+        concurrency=2, out=out, cache=None, config={"width": 2},
+    )
+    assert result.solved
+    assert "x > 0" in result.best.code
+    assert result.stopped_because == "solved"
+    assert result.model == "openai/gpt-4o-mini"
+    assert result.stats["rethinks_tried"] == 1 and result.stats["rethinks_helped"] == 1
+    # the rewritten thought keeps its superseded version, and the failed program is superseded
+    thoughts = [p for p in result.tree.payload.values() if getattr(p, "kind", "") == "thought"]
+    rethought = [t for t in thoughts if len(t.versions) == 2]
+    assert len(rethought) == 1
+    assert rethought[0].versions[0].text == "Add up every element."
+    assert "visible tests passed" in rethought[0].versions[0].superseded_because
+    superseded = [n for n in result.tree.nodes() if result.tree.stats(n)["superseded"]]
+    assert len(superseded) == 1 and WRONG.split("\n")[2].strip() in result.tree.payload[superseded[0]].code
+    # token totals equal what the server served; every call is in the transcript
+    assert result.stats["llm_calls"] == server.request_count
+    assert result.stats["prompt_tokens"] == server.served["prompt_tokens"]
+    assert result.stats["completion_tokens"] == server.served["completion_tokens"]
+    assert result.stats["cost_usd"] > 0
+    calls = (out / "llm_calls.jsonl").read_bytes().splitlines()
+    assert len(calls) == server.request_count
+    saved = orjson.loads((out / "result.json").read_bytes())
+    assert saved["solved"] and saved["best"]["code"] == result.best.code
+    tree = orjson.loads((out / "tree.json").read_bytes())
+    assert len(tree["nodes"]) == len(result.tree.nodes())
+    events = [orjson.loads(line) for line in (out / "events.jsonl").read_bytes().splitlines()]
+    assert any(e["type"] == "rethink" and e["helped"] for e in events)
+
+
+def test_budget_ends_the_search_with_the_best_so_far(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server.reply = lambda request: (
+        json.dumps([{"strategy": "Add up every element.", "confidence": 0.9}])
+        if "Propose" in request["messages"][-1]["content"] else WRONG
+    )
+    result = search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, budget=4, concurrency=1,
+                    cache=None, config={"width": 1, "rethink": False})
+    assert not result.solved
+    assert result.stopped_because == "budget: max_calls"
+    assert result.stats["llm_calls"] == 4 == server.request_count
+    assert result.best is not None and result.best.value == pytest.approx(0.5)  # one of two visible tests

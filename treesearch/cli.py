@@ -66,13 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="treesearch", description="MCTS over thoughts and code for LLM coding agents")
     sub = parser.add_subparsers(dest="command")
 
-    def model_args(p: argparse.ArgumentParser, default_budget: int = 16) -> None:
+    def model_args(p: argparse.ArgumentParser, default_budget: int = 16, repeat_seed: bool = False) -> None:
         p.add_argument("--model", help="litellm model string, or 'sim' for the simulated coder (default: $TREESEARCH_MODEL)")
         p.add_argument("--api-base", help="OpenAI-compatible server URL (default: $TREESEARCH_API_BASE)")
         p.add_argument("--strategy", default="mcts", choices=["mcts", "best_of_n", "self_debug", "beam"])
         p.add_argument("--budget", type=_positive_int, default=default_budget, help="max LLM calls per problem")
         p.add_argument("--concurrency", type=_positive_int, default=4, help="expansions in flight")
-        p.add_argument("--seed", type=int, default=0)
+        if repeat_seed:
+            p.add_argument("--seed", type=int, action="append", dest="seeds", help="repeatable (default 0)")
+        else:
+            p.add_argument("--seed", type=int, default=0)
         p.add_argument("--value", default="hybrid", choices=["hybrid", "execution"])
 
     demo = sub.add_parser("demo", help="offline demo: the example problems with the simulated coder")
@@ -93,9 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", type=Path, help="where the data files are (default: $TREESEARCH_DATA, the user cache)")
     ev.add_argument("--limit", type=_positive_int, help="the first N problems")
     ev.add_argument("--ids", nargs="+", help="these problem ids (e.g. HumanEval/0)")
-    model_args(ev)
-    ev.set_defaults(seed=None)
-    ev.add_argument("--seed", type=int, action="append", dest="seeds", help="repeatable; default 0")
+    model_args(ev, repeat_seed=True)
     ev.add_argument("--workers", type=_positive_int, default=2, help="problems searched at once")
     ev.add_argument("--out", type=Path, required=True, help="results directory (resumed if it exists)")
     ev.set_defaults(run=run_eval_command)
@@ -114,6 +115,10 @@ def _model(args: argparse.Namespace, default: str | None = None) -> str:
     if not model:
         raise CLIError("no model configured: pass --model (a litellm model string, or 'sim' for the "
                        "offline simulated coder) or set TREESEARCH_MODEL")
+    if model != "sim":
+        from treesearch.config import resolve_model
+
+        resolve_model(model, args.api_base)  # fails now, with what to set, not after the first call
     return model
 
 

@@ -5,7 +5,7 @@ server, through real litellm, as ``openai/<name>`` with ``api_base=server.url``.
 
 Usage::
 
-    from tests.llm_server import LLMServer, llm_server   # llm_server is a pytest fixture
+    from tests.llm_server import LLMServer, llm_server_fixture  # noqa: F401 (provides the llm_server fixture)
 
     with LLMServer(reply=lambda request: "```python\\ndef f(): return 1\\n```") as server:
         client = LLMClient("openai/gpt-4o-mini", **server.client_kwargs(), cache=None)
@@ -29,6 +29,7 @@ API (all attributes are read on every request, so tests may change them at any t
 - ``inject(*faults)``: queue one-shot faults, consumed in order by the next requests:
   ``"rate_limit"`` (429 with ``Retry-After: retry_after_s``), ``"server_error"`` (500),
   ``"unavailable"`` (503), ``"hang"`` (no answer until ``hang_s`` passes or the server closes),
+  ``"disconnect"`` (the connection closed without an answer),
   ``"malformed"`` (200 with broken JSON), ``"empty_choices"`` (200 with ``choices: []``),
   ``"truncated"`` (the reply cut in half, ``finish_reason: "length"``), ``"bad_request"`` (400) and
   ``"unauthorized"`` (401).
@@ -37,7 +38,8 @@ API (all attributes are read on every request, so tests may change them at any t
   ``max_tokens`` is honoured: a longer reply is cut to that many words with ``finish_reason: "length"``.
   ``served`` totals what 200 answers reported: ``prompt_tokens``, ``completion_tokens``, ``choices``.
 - ``request_count`` and ``requests`` (a log of :class:`RequestRecord`: body, fault, status) count every
-  HTTP request received, including faulted ones; ``reset()`` clears them and ``served``.
+  HTTP request received, including faulted ones; ``max_in_flight`` is the most requests it was
+  answering at once; ``reset()`` clears them, ``served`` and the fault queue.
 
 Run it by hand or from a benchmark as a separate process:
 ``python tests/llm_server.py --latency 0.2`` prints ``url=http://127.0.0.1:PORT/v1`` and serves until killed.
@@ -47,8 +49,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,6 +70,7 @@ FAULTS = (
     "server_error",
     "unavailable",
     "hang",
+    "disconnect",
     "malformed",
     "empty_choices",
     "truncated",
@@ -112,11 +117,17 @@ class LLMServer:
         self._faults: collections.deque[str] = collections.deque()
         self._reply_counter = itertools.count()
         self._closed = threading.Event()
+        self._connections: set[socket.socket] = set()
         self.requests: list[RequestRecord] = []
         self.served = {"prompt_tokens": 0, "completion_tokens": 0, "choices": 0}
+        self._in_flight = 0
+        self.max_in_flight = 0
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="llm-server", daemon=True)
+        # A short poll interval: shutdown() waits for one, and tests start and stop many servers.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="llm-server", daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -147,6 +158,7 @@ class LLMServer:
             self.requests.clear()
             self._faults.clear()
             self.served = {"prompt_tokens": 0, "completion_tokens": 0, "choices": 0}
+            self.max_in_flight = 0
 
     def start(self) -> LLMServer:
         self._thread.start()
@@ -156,6 +168,10 @@ class LLMServer:
         self._closed.set()  # releases hanging handlers
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._lock:  # keep-alive connections outlive the listening socket: end them too
+            for connection in self._connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
 
     def __enter__(self) -> LLMServer:
@@ -191,17 +207,24 @@ class LLMServer:
         record = RequestRecord(body=body, fault=fault, status=0)
         with self._lock:
             self.requests.append(record)  # on arrival: a hanging request counts at once
-        if self.latency_s:
-            self._closed.wait(self.latency_s)
-        status, headers, payload = self._answer(body, fault, n)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            if self.latency_s:
+                self._closed.wait(self.latency_s)
+            status, headers, payload = self._answer(body, fault, n)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         record.status = status
         return status, headers, payload
 
     def _answer(self, body: dict | None, fault: str | None, n: int) -> tuple[int, dict[str, str], bytes]:
         if body is None:
             return _error(400, "request body is not JSON", "invalid_request_error")
-        if fault == "hang":
-            self._closed.wait(self.hang_s)
+        if fault in ("hang", "disconnect"):
+            if fault == "hang":
+                self._closed.wait(self.hang_s)
             return 0, {}, b""  # the handler closes the connection without an answer
         if fault == "rate_limit":
             status, headers, payload = _error(429, "Rate limit reached, slow down", "rate_limit_error")
@@ -272,6 +295,16 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"  # keep-alive, as real providers do
         disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
 
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with server._lock:
+                server._connections.discard(self.connection)
+            super().finish()
+
         def do_POST(self) -> None:  # noqa: N802 (the http.server naming)
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
@@ -304,8 +337,8 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
 
 if pytest is not None:
 
-    @pytest.fixture
-    def llm_server() -> Iterator[LLMServer]:
+    @pytest.fixture(name="llm_server")
+    def llm_server_fixture() -> Iterator[LLMServer]:
         """A started :class:`LLMServer` with the default settings, closed after the test."""
         with LLMServer() as server:
             yield server

@@ -42,15 +42,21 @@ class ModelConfig:
         return self.model == SIM_MODEL
 
 
-def resolve_model(model: str | None = None, api_base: str | None = None) -> ModelConfig:
-    """The model configuration from arguments (``--model``, ``--api-base``) and the environment."""
-    model = (model or os.environ.get("TREESEARCH_MODEL") or "").strip()
-    api_base = (api_base or os.environ.get("TREESEARCH_API_BASE") or "").strip() or None
-    if not model:
+def resolve_model_name(model: str | None = None) -> str:
+    """``--model`` or else ``TREESEARCH_MODEL``; ConfigError when neither is set. Checks nothing else."""
+    name = (model or os.environ.get("TREESEARCH_MODEL") or "").strip()
+    if not name:
         raise ConfigError(
             f"No model configured: pass --model or set TREESEARCH_MODEL ({EXAMPLES}; "
             f"or {SIM_MODEL} for the offline simulated coder)."
         )
+    return name
+
+
+def resolve_model(model: str | None = None, api_base: str | None = None) -> ModelConfig:
+    """The model configuration from arguments (``--model``, ``--api-base``) and the environment."""
+    model = resolve_model_name(model)
+    api_base = (api_base or os.environ.get("TREESEARCH_API_BASE") or "").strip() or None
     if model == SIM_MODEL:
         return ModelConfig(model=SIM_MODEL, provider=SIM_MODEL)
 

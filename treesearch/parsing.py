@@ -172,7 +172,7 @@ def _balanced_spans(text: str) -> list[str]:
 # -- scores --
 
 _NUMBER = r"([-+]?\d+(?:\.\d+)?)"
-_SCALE = rf"\s*(?:/|out\s+of)\s*{_NUMBER}"
+_SCALE = rf"\s*\(?(?:/|out\s+of)\s*{_NUMBER}\)?"
 # "Score: 7/10", "**Rating**: 4 out of 5", "score of 80%": a label, a few non-digits on the same line, a number.
 _LABELLED = re.compile(rf"\b(?:score|rating|grade)\b[^\d\n]{{0,12}}?{_NUMBER}\s*(%|(?:{_SCALE}))?", re.I)
 _FRACTION = re.compile(rf"{_NUMBER}{_SCALE}", re.I)

@@ -13,7 +13,7 @@ const SPACING_Y = 70;
 const NODE_RADIUS = 7;
 const COLOURS = {
   edge: "#9aa3ad", best: "#d4a017", selected: "#1f6feb", match: "#d63384", inFlight: "#f08c00",
-  touched: "rgba(31, 111, 235, 0.25)", outline: "#3b434b", superseded: "#8a8f95", label: "#30363d",
+  touched: "rgba(31, 111, 235, 0.25)", outline: "#3b434b", superseded: "#8a8f95", label: "#30363d", background: "#ffffff",
 };
 
 /* Path of a node's shape (by kind) centred at (x, y) with radius r; the legend draws with it too. */
@@ -178,7 +178,8 @@ class TreeCanvas {
     const w = this.width, h = this.height, s = this.scale, g = this.gap(), ox = this.offsetX, oy = this.offsetY;
     const depth = model.depth;
     const r = this.radius();
-    ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = COLOURS.background;  // opaque, so a dimmed node reads as pale in any export of the canvas
+    ctx.fillRect(0, 0, w, h);
     const inView = (x, y) => x >= -r * 2 && x <= w + r * 2 && y >= -r * 2 && y <= h + r * 2;
 
     // Edges in three batches: plain, into superseded nodes (dashed), along the best path (gold).

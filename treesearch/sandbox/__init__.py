@@ -1,0 +1,25 @@
+"""Running untrusted programs: isolated processes, limits, per-test results judged by the parent,
+and feedback for prompts.
+
+    from treesearch.sandbox import Sandbox, render_feedback
+    with Sandbox() as sandbox:
+        result = sandbox.run_sync(code, "function", problem.visible_tests, problem.entry_point)
+        print(result.pass_fraction, render_feedback(result))
+
+Modules: ``backends`` (bubblewrap / rlimit, the probe), ``cgroup`` (process cap for root engines),
+``process`` (one sandboxed process and its protocol), ``child`` (the harness inside the sandbox),
+``harness`` (splitting assert code, planning tests), ``runner`` (a run: launches and judging),
+``values`` (decoding and comparing values), ``result``, ``feedback``, ``sandbox`` (the async facade).
+"""
+
+from treesearch.sandbox.backends import SandboxError, probe_backend
+from treesearch.sandbox.feedback import render_feedback
+from treesearch.sandbox.harness import split_test_code, test_fingerprint
+from treesearch.sandbox.limits import Limits
+from treesearch.sandbox.result import ExecutionResult, TestOutcome
+from treesearch.sandbox.sandbox import CallRecord, Sandbox
+
+__all__ = [
+    "CallRecord", "ExecutionResult", "Limits", "Sandbox", "SandboxError", "TestOutcome", "probe_backend",
+    "render_feedback", "split_test_code", "test_fingerprint",
+]

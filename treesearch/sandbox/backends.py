@@ -1,0 +1,315 @@
+"""Isolation backends, and the start-up probe that picks one.
+
+``bwrap`` (bubblewrap): each run is a fresh ``python -I -S`` in new user, pid, network, mount, ipc
+and uts namespaces. The file system is a read-only view of ``/usr`` (and ``/lib``...) and the Python
+installation, nothing else of the host (no home directories, no ``/etc``, no project files), plus a
+private size-capped tmpfs at ``/tmp`` as the working directory; ``--die-with-parent`` and the pid
+namespace make sure nothing outlives the run. The candidate runs as uid 65534 inside.
+
+``rlimit``, the fallback where bubblewrap is missing or cannot create namespaces (in Docker, or where
+user namespaces are restricted): the same launcher and harness with rlimits, a private temp dir as
+working directory, a scrubbed environment and, when the engine is root and the interpreter is
+readable by others, the uid ``nobody``. It does NOT isolate the network or the file system, and
+under the engine's own uid a candidate can signal the engine's processes; the probe says so.
+
+Both: the environment is built from scratch (nothing of the engine's, so no API keys or tokens),
+rlimits are set by the harness itself, a root engine caps processes with a pids cgroup (see
+``cgroup.py``), everything the run started is killed afterwards and its temp dir removed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass, field
+
+from treesearch.sandbox.cgroup import PidsCgroups, RunCgroup
+from treesearch.sandbox.limits import Limits
+
+NOBODY = 65534
+RUN_TOKEN_VAR = "TREESEARCH_SANDBOX_RUN"  # marks the processes of an rlimit run, to find leftovers
+BACKENDS = ("auto", "bwrap", "rlimit")
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+PROBE_SECONDS = 20.0
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot do what was asked: no usable backend, or a malformed request."""
+
+
+@dataclass
+class Spawn:
+    """Everything about one sandboxed process that the backend decides."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    uid: int | None  # the harness drops to this uid (rlimit backend as root)
+    nproc: int | None  # the harness's RLIMIT_NPROC, None where it would not bind (uid root)
+    cgroup: RunCgroup | None = None
+    tmpdir: str | None = None
+    pass_fds: tuple[int, ...] = field(default=())
+
+
+def python_executable() -> str:
+    """The interpreter the sandbox runs: this one, resolved, so a venv's symlink is not needed inside."""
+    return os.path.realpath(sys.executable)
+
+
+def _environment(home: str, token: str | None = None) -> dict[str, str]:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "TMPDIR": home}
+    if token:
+        env[RUN_TOKEN_VAR] = token
+    return env
+
+
+def _processes_of(uid: int) -> int:
+    """How many processes ``uid`` has now (RLIMIT_NPROC counts them all, not just the run's)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
+class Backend:
+    """Starts the harness in isolation and cleans up after it."""
+
+    name: str
+
+    def __init__(self, python: str, pids: PidsCgroups | None) -> None:
+        self.python = python
+        self.pids = pids
+        self.warnings: tuple[str, ...] = ()
+
+    def spawn(self, command: list[str], limits: Limits) -> Spawn:
+        raise NotImplementedError
+
+    def kill(self, proc: subprocess.Popen, spawn: Spawn) -> None:
+        """Stop the run now: the process, and everything it started."""
+        raise NotImplementedError
+
+    def cleanup(self, spawn: Spawn) -> None:
+        """After the run: nothing of it is left running and its temp dir is gone."""
+        if spawn.cgroup is not None:
+            spawn.cgroup.remove()
+        if spawn.tmpdir is not None:
+            _remove_tree(spawn.tmpdir)
+
+    def _cgroup(self, limits: Limits) -> RunCgroup | None:
+        return self.pids.create(limits.processes) if self.pids is not None else None
+
+    def _nproc(self, uid_outside: int, own_user_namespace: bool, limits: Limits) -> int | None:
+        if uid_outside == 0:
+            return None  # the kernel exempts root; the pids cgroup is the limit
+        if own_user_namespace:
+            return limits.processes  # counted per user namespace: only this run's processes
+        return _processes_of(uid_outside) + limits.processes
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class BwrapBackend(Backend):
+    name = "bwrap"
+
+    def __init__(
+        self, python: str, pids: PidsCgroups | None, bwrap: str, user_namespace: bool, sized_tmpfs: bool
+    ) -> None:
+        super().__init__(python, pids)
+        self.bwrap = bwrap
+        self.user_namespace = user_namespace
+        self.sized_tmpfs = sized_tmpfs
+        self.mounts = _read_only_mounts(python)
+
+    def spawn(self, command: list[str], limits: Limits) -> Spawn:
+        tmpdir = None
+        if self.sized_tmpfs:
+            tmp = ["--size", str(limits.file_size_mb << 20), "--tmpfs", "/tmp"]
+        else:  # bubblewrap older than 0.8 cannot size a tmpfs; a host dir is bounded by the disk only
+            tmpdir = tempfile.mkdtemp(prefix="treesearch-sandbox-")
+            tmp = ["--bind", tmpdir, "/tmp"]
+        user = ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)] if self.user_namespace else []
+        argv = [
+            self.bwrap, "--unshare-all", *user, "--die-with-parent", "--new-session",
+            *self.mounts, "--dev", "/dev", "--proc", "/proc", *tmp, "--chdir", "/tmp", "--", *command,
+        ]
+        cgroup = self._cgroup(limits)
+        return Spawn(
+            argv=argv, env=_environment("/tmp"), cwd=None, uid=None,
+            nproc=self._nproc(os.getuid(), self.user_namespace, limits),
+            cgroup=cgroup, tmpdir=tmpdir, pass_fds=(cgroup.fd,) if cgroup and cgroup.fd is not None else (),
+        )
+
+    def kill(self, proc: subprocess.Popen, spawn: Spawn) -> None:
+        # The sandbox's init dies with bwrap (--die-with-parent), and the pid namespace with its init.
+        proc.kill()
+
+
+class RlimitBackend(Backend):
+    name = "rlimit"
+
+    def __init__(self, python: str, pids: PidsCgroups | None, uid: int | None) -> None:
+        super().__init__(python, pids)
+        self.uid = uid
+
+    def spawn(self, command: list[str], limits: Limits) -> Spawn:
+        tmpdir = tempfile.mkdtemp(prefix="treesearch-sandbox-")
+        cgroup = self._cgroup(limits)
+        uid_outside = self.uid if self.uid is not None else os.getuid()
+        return Spawn(
+            argv=command, env=_environment(tmpdir, uuid.uuid4().hex), cwd=tmpdir, uid=self.uid,
+            nproc=self._nproc(uid_outside, False, limits), cgroup=cgroup, tmpdir=tmpdir,
+            pass_fds=(cgroup.fd,) if cgroup and cgroup.fd is not None else (),
+        )
+
+    def kill(self, proc: subprocess.Popen, spawn: Spawn) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # spawned with start_new_session: pgid == pid
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._kill_leftovers(spawn)
+
+    def cleanup(self, spawn: Spawn) -> None:
+        self._kill_leftovers(spawn)
+        super().cleanup(spawn)
+
+    def _kill_leftovers(self, spawn: Spawn) -> None:
+        """Processes that left the process group (setsid, double fork) still carry the run's token in
+        their environment, unless they replaced it with exec; the pids cgroup catches those too."""
+        if spawn.cgroup is not None:
+            spawn.cgroup.kill_all()
+        token = f"{RUN_TOKEN_VAR}={spawn.env[RUN_TOKEN_VAR]}".encode()
+        for _ in range(20):
+            found = False
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry.name}/environ", "rb") as f:
+                        if token in f.read():
+                            os.kill(int(entry.name), signal.SIGKILL)
+                            found = True
+                except OSError:
+                    pass
+            if not found:
+                return
+
+
+def _remove_tree(path: str) -> None:
+    def make_writable_and_retry(func, p, _exc):  # the candidate may have chmod-ed things away
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=make_writable_and_retry)
+
+
+def _read_only_mounts(python: str) -> list[str]:
+    """bwrap arguments for a minimal read-only view: /usr, the /lib-style dirs, the Python install."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    roots = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)}
+    roots.add(os.path.dirname(python))
+    for root in sorted(roots):
+        covered = root == "/usr" or root.startswith("/usr/") or any(
+            root != other and root.startswith(other + "/") for other in roots
+        )
+        if not covered:
+            args += ["--ro-bind", root, root]
+    return args
+
+
+# -------------------------------------------------------------------------------------------------
+# The probe.
+
+_PROBE_CODE = "import posix{drop}; import json; posix.write(1, b'sandbox-ok')"
+
+
+def _works(backend: Backend, drop_uid: int | None = None) -> str | None:
+    """None if ``backend`` can start the interpreter (and import from its standard library, after
+    dropping to ``drop_uid``); otherwise what went wrong."""
+    drop = f"; posix.setgroups([]); posix.setgid({drop_uid}); posix.setuid({drop_uid})" if drop_uid else ""
+    command = [backend.python, "-I", "-S", "-c", _PROBE_CODE.format(drop=drop)]
+    spawn = backend.spawn(command, Limits())
+    try:
+        done = subprocess.run(
+            spawn.argv, env=spawn.env, cwd=spawn.cwd, capture_output=True, timeout=PROBE_SECONDS,
+            start_new_session=True,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{backend.name}: {e}"
+    finally:
+        backend.cleanup(spawn)
+    if done.stdout == b"sandbox-ok":
+        return None
+    message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    return f"{backend.name}: {message[-1] if message else f'exit status {done.returncode}'}"
+
+
+@functools.cache
+def probe_backend(preferred: str = "auto") -> Backend:
+    """The backend to use: bubblewrap if it works here (unless ``preferred`` is "rlimit"), else the
+    rlimit fallback with a RuntimeWarning saying what is not isolated. Probed once per process."""
+    if preferred not in BACKENDS:
+        raise SandboxError(f"unknown sandbox backend {preferred!r}; choose from {', '.join(BACKENDS)}")
+    python = python_executable()
+    pids = PidsCgroups.find() if os.geteuid() == 0 else None
+    problems = []
+    if preferred in ("auto", "bwrap"):
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            problems.append("bubblewrap (bwrap) is not installed")
+        else:
+            for user_namespace in (True, False):
+                for sized_tmpfs in (True, False):
+                    candidate = BwrapBackend(python, None, bwrap, user_namespace, sized_tmpfs)
+                    problem = _works(candidate)
+                    if problem is None:
+                        backend = BwrapBackend(python, pids, bwrap, user_namespace, sized_tmpfs)
+                        backend.warnings = _process_limit_warnings(backend)
+                        return backend
+                    problems.append(problem)
+        if preferred == "bwrap":
+            raise SandboxError("the bwrap sandbox backend cannot run here: " + "; ".join(dict.fromkeys(problems)))
+    uid = None
+    if os.geteuid() == 0 and _works(RlimitBackend(python, None, None), drop_uid=NOBODY) is None:
+        uid = NOBODY
+    backend = RlimitBackend(python, pids, uid)
+    notes = ["the rlimit sandbox backend does not isolate the network or the file system"]
+    if problems:
+        notes.append("bubblewrap unavailable (" + "; ".join(dict.fromkeys(problems)) + ")")
+    if os.geteuid() == 0 and uid is None:
+        notes.append(
+            f"candidates run as root: the interpreter ({python}) is not readable by uid {NOBODY}"
+        )
+    elif uid is None:
+        notes.append("candidates run as the engine's own user and can signal the engine's processes")
+    backend.warnings = tuple(notes) + _process_limit_warnings(backend)
+    warnings.warn("; ".join(backend.warnings), RuntimeWarning, stacklevel=2)
+    return backend
+
+
+def _process_limit_warnings(backend: Backend) -> tuple[str, ...]:
+    if os.geteuid() == 0 and backend.pids is None:
+        return ("running as root without a writable pids cgroup: the number of processes a candidate "
+                "starts is bounded only by the time limits",)
+    return ()

@@ -1,0 +1,106 @@
+"""The sandbox as the engine sees it: run a program on tests, concurrently, and keep a log of what ran."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from treesearch.problems import KINDS, TestCase
+from treesearch.sandbox.backends import Backend, SandboxError, probe_backend
+from treesearch.sandbox.harness import test_fingerprint
+from treesearch.sandbox.limits import Limits
+from treesearch.sandbox.result import ExecutionResult
+from treesearch.sandbox.runner import execute
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call of :meth:`Sandbox.run`: when, how many tests, and which (by content fingerprint, see
+    :func:`~treesearch.sandbox.harness.test_fingerprint`), so a test can show that hidden tests never
+    ran during a search."""
+
+    time: float
+    kind: str
+    n_tests: int
+    fingerprints: tuple[str, ...]
+
+
+class Sandbox:
+    """Runs untrusted programs on tests in isolated processes.
+
+    ``backend``: "auto" (bubblewrap if it works here, else the rlimit fallback with a warning),
+    "bwrap" (raise SandboxError if it cannot run) or "rlimit". Runs go through a pool of
+    ``max_concurrency`` worker threads (default: the number of CPUs), each waiting on one sandboxed
+    process, so at most that many sandboxes run at once however many coroutines call :meth:`run`.
+    Cancelling a coroutine does not stop its sandbox early; the run's wall-time limit bounds it.
+    """
+
+    def __init__(self, backend: str = "auto", limits: Limits | None = None,
+                 max_concurrency: int | None = None) -> None:
+        self._backend: Backend = probe_backend(backend)
+        self.limits = limits or Limits()
+        self.max_concurrency = max_concurrency or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sandbox")
+        self.call_log: list[CallRecord] = []
+        self._log_lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        """The backend's name, as reported in every result: "bwrap" or "rlimit"."""
+        return self._backend.name
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What this backend does not isolate here (empty for a fully working bubblewrap)."""
+        return self._backend.warnings
+
+    async def run(
+        self, code: str, problem_kind: str, tests: list[TestCase], entry_point: str | None = None,
+        limits: Limits | None = None, trace_first_failure: bool = False,
+    ) -> ExecutionResult:
+        """Run ``code`` on ``tests`` in one sandbox (more only after a crash or hang) and judge it.
+
+        ``problem_kind`` is "function" (``entry_point`` is called on each test's inputs, or the
+        test's assert code runs) or "stdio" (each test's input is the program's stdin). With
+        ``trace_first_failure`` the first failing test runs again with a line-level trace.
+        """
+        call = self._prepare(code, problem_kind, tests, entry_point, limits, trace_first_failure)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    def run_sync(
+        self, code: str, problem_kind: str, tests: list[TestCase], entry_point: str | None = None,
+        limits: Limits | None = None, trace_first_failure: bool = False,
+    ) -> ExecutionResult:
+        """:meth:`run` for callers without an event loop (same pool, same concurrency bound)."""
+        call = self._prepare(code, problem_kind, tests, entry_point, limits, trace_first_failure)
+        return self._pool.submit(call).result()
+
+    def _prepare(self, code: str, kind: str, tests: list[TestCase], entry_point: str | None,
+                 limits: Limits | None, trace: bool) -> functools.partial[ExecutionResult]:
+        if kind not in KINDS:
+            raise SandboxError(f"problem_kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if kind == "function" and not entry_point:
+            raise SandboxError("a function problem needs entry_point, the name of the function to test")
+        if not isinstance(code, str):
+            raise SandboxError(f"code must be a string, got {type(code).__name__}")
+        tests = list(tests)
+        record = CallRecord(time.time(), kind, len(tests), tuple(test_fingerprint(t) for t in tests))
+        with self._log_lock:
+            self.call_log.append(record)
+        return functools.partial(execute, self._backend, code, kind, tests, entry_point,
+                                 limits or self.limits, trace)
+
+    def close(self) -> None:
+        """Wait for running sandboxes and stop the worker threads."""
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -12,7 +12,7 @@ import shutil
 import orjson
 import pytest
 
-from tests.test_export_trees import grow_tree
+from tests.test_export_trees import generic_doc, grow_tree
 from treesearch.export import dot as dot_module
 from treesearch.export.ascii import tree_to_ascii
 from treesearch.export.dot import GraphvizMissing, render_image, tree_to_dot
@@ -39,17 +39,6 @@ def tree():
 @pytest.fixture(scope="module")
 def doc(tree):
     return tree_to_dict(tree)
-
-
-def generic_doc() -> dict:
-    """A tree from elsewhere (an archive, a trajectory): children lists only, no statistics,
-    kinds and payload fields the engine does not have."""
-    return {"nodes": [
-        {"id": 10, "children": [11, 12], "kind": "agent", "payload": {"name": "seed agent", "score": 0.2}},
-        {"id": 11, "children": [13], "kind": "agent", "payload": {"name": "child", "patch": "--- a/x\n+++ b/x\n-a\n+b\n"}},
-        {"id": 12, "payload": "plain text payload"},
-        {"id": 13, "kind": "step", "payload": {"action": "edit", "observation": {"ok": True}}},
-    ]}
 
 
 def make_run(tmp_path, tree, name="run"):

@@ -180,3 +180,14 @@ def grow_tree(nodes: int, seed: int = 0, thought_depth: int = 2, width: int = 3)
     """A tree of ``nodes`` nodes (the last step may add a few more; a small ``thought_depth`` and
     ``width`` bound the tree below that) with its event log."""
     return TreeGrower(seed, thought_depth, width).grow(nodes)
+
+
+def generic_doc() -> dict:
+    """A tree from elsewhere (an archive, a trajectory): children lists only, no statistics,
+    kinds and payload fields the engine does not have."""
+    return {"nodes": [
+        {"id": 10, "children": [11, 12], "kind": "agent", "payload": {"name": "seed agent", "score": 0.2}},
+        {"id": 11, "children": [13], "kind": "agent", "payload": {"name": "child", "patch": "--- a/x\n+++ b/x\n-a\n+b\n"}},
+        {"id": 12, "payload": "plain text payload"},
+        {"id": 13, "kind": "step", "payload": {"action": "edit", "observation": {"ok": True}}},
+    ]}

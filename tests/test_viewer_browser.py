@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.test_export_trees import grow_tree
+from tests.test_export_trees import generic_doc, grow_tree
 from treesearch.export.graph import load_run
 from treesearch.export.html import write_viewer
 from treesearch.export.tree_json import save_tree
@@ -245,6 +245,23 @@ def test_tidy_layout_keeps_siblings_apart_and_parents_centred(small_page):
       return bad;
     }""")
     assert violations == []
+
+
+def test_any_tree_in_the_schema_is_shown_generically(browser, tmp_path):
+    """A tree that is not a search (an archive of agents, a trajectory): no statistics, no events,
+    unknown kinds and payload fields."""
+    (tmp_path / "tree.json").write_bytes(orjson.dumps(generic_doc()))
+    viewer = open_viewer(browser, write_viewer(tmp_path))
+    assert viewer.errors == [] and viewer.drawn() == 4
+    assert viewer.page.is_disabled("#step") and "nothing to replay" in viewer.page.inner_text("#step-label")
+    assert viewer.page.locator("#kind-filters label").all_inner_texts() == ["agent (2)", "node (1)", "step (1)"]
+    viewer.js("() => window.treesearchViewer.select(13)")
+    details = viewer.page.locator("#details")
+    assert details.locator("h2").inner_text() == "#13 step"
+    assert "observation" in details.inner_text() and '{"ok":true}' in details.inner_text()
+    viewer.js("() => window.treesearchViewer.select(11)")
+    assert details.locator("span.tok-diff-add").inner_text() == "+b\n"
+    assert viewer.errors == []
 
 
 # ---------------------------------------------------------------------- a large tree

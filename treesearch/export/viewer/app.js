@@ -323,8 +323,8 @@ class ViewerApp {
     const tip = this.el.tooltip;
     if (i < 0) { tip.hidden = true; return; }
     const node = this.model.nodes[i];
-    const text = collectStrings(this.payload(i).text ?? this.payload(i).code ?? this.payload(i).problem_id ?? "", [])[0] || "";
-    tip.textContent = `${this.tree.view.label(i)} ${this.model.kind[i]}` + (text ? `\n${text.split("\n").find((l) => l.trim()) || ""}` : "") +
+    const line = nodeText(node).split("\n").find((l) => l.trim()) || "";
+    tip.textContent = `${this.tree.view.label(i)} ${this.model.kind[i]}` + (line ? `\n${line.trim().slice(0, 160)}` : "") +
       (isNumber(node.visits) ? `\nN=${node.visits}` : "");
     tip.style.left = `${x + 14}px`;
     tip.style.top = `${y + 14}px`;
@@ -365,7 +365,6 @@ function startViewer() {
   };
   window.treesearchViewer = {
     app,
-    nodeCount: app.model.n,
     lastStep: app.lastStep,
     drawn: () => app.tree.drawn,
     select: (id) => app.select(at(id), true),
@@ -378,8 +377,7 @@ function startViewer() {
       return Object.fromEntries(app.model.nodes.map((node, i) => [node.id, { exists: replay.exists[i] === 1, ...replay.stats(i) }]));
     },
   };
-  requestAnimationFrame(() => requestAnimationFrame(() => {
-    window.treesearchViewer.loadMs = performance.now();
+  requestAnimationFrame(() => requestAnimationFrame(() => {  // after the first frame is drawn
     window.treesearchViewer.setupMs = performance.now() - started;
     document.body.dataset.ready = "1";
   }));

@@ -61,7 +61,7 @@ function genericFields(obj, skip) {
 }
 
 class DetailsPanel {
-  /* app: {model, stateAt(i) -> stats, step, lastStep, replay, select(i), goToStep(k), selection} */
+  /* app: the ViewerApp (model, stateAt(i), step, lastStep, selection, select(i), goToStep(k)). */
   constructor(container, app) {
     this.container = container;
     this.app = app;

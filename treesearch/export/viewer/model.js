@@ -10,6 +10,19 @@ function nodeKind(node) {
   return kind ? String(kind) : "node";
 }
 
+/* A node's main text, as treesearch.export.graph.node_text picks it: a thought's current version, a
+ * program's code, a root's problem id, else the first string field of an unknown payload. */
+function nodeText(node) {
+  const payload = node.payload;
+  if (typeof payload === "string") return payload;
+  if (!payload || typeof payload !== "object") return "";
+  for (const key of ["text", "code", "problem_id", "patch", "content", "summary"]) {
+    if (typeof payload[key] === "string") return payload[key];
+  }
+  const other = Object.entries(payload).find(([k, v]) => typeof v === "string" && k !== "kind");
+  return other ? other[1] : "";
+}
+
 function isNumber(v) {
   return typeof v === "number" && Number.isFinite(v);
 }

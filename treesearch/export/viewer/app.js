@@ -103,7 +103,9 @@ class ViewerApp {
       get touched() { return app.touched; },
       exists: (i) => app.step >= app.lastStep || app.replay.exists[i] === 1,
       superseded: (i) => (app.step >= app.lastStep ? app.model.nodes[i].superseded === true : app.replay.superseded[i] === 1),
-      inFlight: (i) => app.step < app.lastStep && app.replay.inFlight[i] > 0,
+      // Ringed: the leaves whose expansion is pending (their ancestors count it too, as in the engine).
+      inFlight: (i) => app.step < app.lastStep &&
+        app.replay.inFlight[i] > app.model.children[i].reduce((sum, j) => sum + app.replay.inFlight[j], 0),
       dim: (i) => !app.passesFilters(i),
       fill: (i) => app.fillOf(i),
       label: (i) => {

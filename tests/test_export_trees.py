@@ -28,18 +28,18 @@ RETHINK_CAP = 2
 
 
 class FakeExecution:
-    """Stands in for the sandbox's ExecutionResult: per-test outcomes and ``to_dict``."""
+    """Shaped like the sandbox's ExecutionResult: per-test outcomes and ``to_dict``."""
 
     def __init__(self, outcomes: list[dict[str, Any]]) -> None:
         self.outcomes = outcomes
         self.passed = sum(t["passed"] for t in outcomes)
         self.total = len(outcomes)
         self.all_passed = self.passed == self.total
-        self.status = "passed" if self.all_passed else "failed"
+        self.status = "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "passed": self.passed, "total": self.total, "all_passed": self.all_passed,
-                "tests": self.outcomes}
+        return {"backend": "fake", "status": self.status, "error": None, "passed": self.passed, "total": self.total,
+                "stdout": "", "stderr": "", "outcomes": self.outcomes}
 
 
 def run_tests(rng: random.Random, quality: float) -> FakeExecution:
@@ -48,11 +48,12 @@ def run_tests(rng: random.Random, quality: float) -> FakeExecution:
         passed = rng.random() < quality
         crashed = not passed and rng.random() < 0.4
         outcomes.append({
-            "input": args, "expected": expected, "passed": passed,
-            "actual": expected if passed else (None if crashed else [expected[1], expected[0]]),
+            "input": ", ".join(map(repr, args)), "expected": repr(expected), "passed": passed,
+            "actual": repr(expected) if passed else (None if crashed else repr([expected[1], expected[0]])),
+            "status": "passed" if passed else "error" if crashed else "failed",
             "exception_type": "IndexError" if crashed else None,
             "exception_message": "list index out of range" if crashed else None,
-            "traceback": ['  File "candidate.py", line 5, in two_sum', "    return [seen[target - x], i]"] if crashed else [],
+            "traceback": ["line 5, in two_sum: return [seen[target - x], i]"] if crashed else [],
             "stdout": "", "stderr": "", "time_s": round(rng.uniform(0.0001, 0.003), 5),
         })
     return FakeExecution(outcomes)

@@ -129,7 +129,7 @@ def test_real_run_loads_offline_and_draws_every_node(real_page, real_run):
 
 def test_clicking_a_code_node_shows_its_code_and_test_feedback(real_page, real_run):
     tree = load_run(real_run).tree
-    programs = [n for n in tree["nodes"] if isinstance(n["payload"], dict) and (n["payload"].get("feedback") or {}).get("tests")]
+    programs = [n for n in tree["nodes"] if isinstance(n["payload"], dict) and (n["payload"].get("feedback") or {}).get("outcomes")]
     assert programs, "the run evaluated no program"
     # Prefer a failing program: its feedback shows expected against actual.
     node = min(programs, key=lambda n: (n["payload"]["passed_all"], n["id"]))
@@ -139,7 +139,7 @@ def test_clicking_a_code_node_shows_its_code_and_test_feedback(real_page, real_r
     details = real_page.page.locator("#details")
     assert details.locator("h2").inner_text() == f"#{node['id']} {node['kind']}"
     assert details.locator("pre.code").text_content() == node["payload"]["code"]
-    tests = node["payload"]["feedback"]["tests"]
+    tests = node["payload"]["feedback"]["outcomes"]
     rows = details.locator("tr.test")
     assert rows.count() == len(tests)
     for k, test in enumerate(tests):

@@ -230,7 +230,7 @@ def tests_passed(node: dict[str, Any]) -> tuple[int, int] | None:
         return None
     if _is_int(feedback.get("passed")) and _is_int(feedback.get("total")):
         return feedback["passed"], feedback["total"]
-    tests = feedback.get("tests")
+    tests = feedback.get("outcomes", feedback.get("tests"))  # the sandbox's per-test list, or another tool's
     if isinstance(tests, list) and all(isinstance(t, dict) for t in tests):
         return sum(bool(t.get("passed")) for t in tests), len(tests)
     return None

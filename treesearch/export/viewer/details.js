@@ -185,19 +185,20 @@ class DetailsPanel {
   }
 
   feedback(fb) {
-    const tests = [fb.tests, fb.results, fb.cases].find((t) => Array.isArray(t)) || [];
-    const summary = genericFields(fb, new Set(["tests", "results", "cases"]));
+    const tests = TEST_LISTS.map((key) => fb[key]).find((t) => Array.isArray(t)) || [];
+    const summary = genericFields(fb, new Set(TEST_LISTS));
     const head = ["#", "", "input", "expected", "actual", "error", "time"];
     const rows = [];
     tests.forEach((t, k) => {
       if (!t || typeof t !== "object") return;
-      const error = t.exception_type ? `${t.exception_type}: ${t.exception_message ?? ""}` : "";
+      const error = t.exception_type ? `${t.exception_type}: ${t.exception_message ?? ""}`
+        : t.error || (t.status && !["passed", "failed"].includes(t.status) ? t.status : "");
       rows.push(el("tr", { class: `test ${t.passed ? "pass" : "fail"}` },
         el("td", { text: String(k + 1) }), el("td", { class: "mark", text: t.passed ? "✓" : "✗" }),
         el("td", {}, el("code", { text: asText(t.input) })), el("td", {}, el("code", { text: asText(t.expected) })),
         el("td", {}, el("code", { text: asText(t.actual) })), el("td", { class: "error", text: error }),
         el("td", { text: isNumber(t.time_s) ? `${(t.time_s * 1000).toFixed(1)} ms` : "" })));
-      const more = ["traceback", "stdout", "stderr"].filter((key) => t[key] && (!Array.isArray(t[key]) || t[key].length));
+      const more = ["traceback", "trace", "stdout", "stderr"].filter((key) => t[key] && (!Array.isArray(t[key]) || t[key].length));
       const rest = genericFields(t, TEST_SHOWN);
       if (more.length || rest) {
         rows.push(el("tr", { class: "test-more" }, el("td", { colspan: String(head.length) },
@@ -233,5 +234,7 @@ const PAYLOAD_SHOWN = new Set(["kind", "text", "versions", "rethinks", "code", "
   "passed_all", "superseded_by", "patch", "diff", "model_patch"]);
 const NODE_SHOWN = new Set(["id", "parent", "children", "payload", "kind", "visits", "q_mean", "q_max", "prior",
   "in_flight", "depth", "expanded", "terminal", "superseded"]);
-const TEST_SHOWN = new Set(["input", "expected", "actual", "passed", "exception_type", "exception_message",
-  "traceback", "stdout", "stderr", "time_s"]);
+// Where a feedback dict keeps its per-test results: the sandbox's "outcomes", or another tool's name.
+const TEST_LISTS = ["outcomes", "tests", "results", "cases"];
+const TEST_SHOWN = new Set(["input", "expected", "actual", "passed", "status", "exception_type", "exception_message",
+  "error", "traceback", "trace", "stdout", "stderr", "time_s"]);

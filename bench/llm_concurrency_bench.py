@@ -2,9 +2,11 @@
 
 Target (DESIGN.md): the wall time of B calls is within 1.25 x the ideal B*L/C, for B = 64, C = 16,
 L = 200 ms. Each configuration is run through ``LLMClient.complete`` (semaphore, retries wrapper,
-accounting; cache off) and through bare ``litellm.acompletion`` under a semaphore, and reports the
-wall time against the ideal and the client process's CPU time per call — litellm's cost per call,
-which is what caps throughput on a small machine.
+accounting; cache off), through bare ``litellm.acompletion`` under a semaphore, and as plain aiohttp
+POSTs (the floor set by the server and the network), and reports the wall time against the ideal and
+the client process's CPU time per call — litellm's cost per call, which is what caps throughput on a
+small machine: at concurrency C the calls of one latency period share one interpreter, so each
+period stretches by about C x (CPU per call).
 
 The server is ``tests/llm_server.py`` (a real OpenAI-compatible HTTP server) started as a separate
 process, so its CPU is not charged to the client. Every call's prompt is distinct. A warm-up batch
@@ -83,6 +85,28 @@ async def bare_batch(url: str, calls: int, concurrency: int) -> Callable[[], Awa
     return batch
 
 
+async def raw_http_batch(url: str, calls: int, concurrency: int) -> Callable[[], Awaitable[None]]:
+    """The floor: the same requests as plain aiohttp POSTs, no litellm."""
+    import aiohttp
+
+    session = aiohttp.ClientSession()
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            body = {"model": "gpt-4o-mini", "messages": messages(i)}
+            async with session.post(f"{url}/chat/completions", json=body) as response:
+                await response.json()
+
+    await asyncio.gather(*(one(-1 - i) for i in range(concurrency)))  # warm-up
+
+    async def batch() -> None:
+        await asyncio.gather(*(one(i) for i in range(calls)))
+
+    batch.close = session.close
+    return batch
+
+
 async def measure(make_batch: Callable, url: str, calls: int, concurrency: int, repeats: int) -> dict:
     batch = await make_batch(url, calls, concurrency)
     walls, cpus = [], []
@@ -91,7 +115,12 @@ async def measure(make_batch: Callable, url: str, calls: int, concurrency: int, 
         await batch()
         walls.append(time.perf_counter() - wall0)
         cpus.append(time.process_time() - cpu0)
+    if hasattr(batch, "close"):
+        await batch.close()
     return {"wall_s": statistics.median(walls), "cpu_ms_per_call": 1000 * statistics.median(cpus) / calls}
+
+
+PATHS = (("LLMClient", client_batch), ("bare litellm", bare_batch), ("raw HTTP", raw_http_batch))
 
 
 def machine() -> dict:
@@ -127,7 +156,7 @@ def main() -> None:
             if latency not in servers:
                 servers[latency] = start_server(latency)
             url = servers[latency][1]
-            for path, make_batch in (("LLMClient", client_batch), ("bare litellm", bare_batch)):
+            for path, make_batch in PATHS:
                 figures = asyncio.run(measure(make_batch, url, calls, concurrency, repeats))
                 ideal = calls * latency / concurrency
                 rows.append(

@@ -389,6 +389,22 @@ def test_the_wall_limit_clips_a_hanging_call(llm_server):
     assert budget.usage["calls"] == 0 and budget.usage["in_flight"] == 0
 
 
+def test_a_cancelled_call_gives_its_reservation_back(llm_server):
+    llm_server.latency_s = 5.0
+    budget = Budget(max_calls=1)
+    client = make_client(llm_server, budget=budget)
+
+    async def run():
+        task = asyncio.ensure_future(client.complete(ask("slow")))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert budget.usage["in_flight"] == 0 and budget.exhausted() is None
+
+
 def test_a_replay_stops_where_the_original_run_stopped(llm_server, tmp_path):
     cache = LLMCache(tmp_path / "cache.sqlite")
 

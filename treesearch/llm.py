@@ -27,9 +27,9 @@ for offline operation: the bundled cost map, no fetches of its own.
 
 Accounting with ``n > 1``: a provider bills the prompt once and reports usage for the whole request.
 Each :class:`Completion` carries its share of its request's tokens and cost (split evenly), so
-summing over completions gives what was billed. A cached completion carries the usage it had when fetched; the
-client's stats count only what was paid over HTTP, while a budget counts cached calls like the
-originals, so a replayed search stops exactly where the original did.
+summing over completions gives what was billed. A cached completion carries the usage it had when
+fetched; the client's stats count only what was paid over HTTP, while a budget counts cached calls
+like the originals, so a replayed search stops exactly where the original did.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,8 @@ from treesearch.budget import Budget, BudgetExhausted
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 4096
-# A provider asking us to wait longer than this is down for the purposes of a search.
+# The longest Retry-After honoured: a provider asking for more is down for the purposes of a search,
+# and the remaining attempts will find that out without waiting it out.
 MAX_RETRY_AFTER_S = 60.0
 # A 400 to a request with n > 1 that mentions n or choices is a refusal of n (llama.cpp: "Only one
 # completion choice is allowed"; others name the parameter).
@@ -152,10 +154,10 @@ def classify_error(exc: BaseException, model: str) -> LLMError | None:
     import httpx
     import openai
 
-    if not isinstance(exc, (openai.OpenAIError, httpx.HTTPError)):
+    if not isinstance(exc, (openai.OpenAIError, httpx.HTTPError, asyncio.TimeoutError, TimeoutError)):
         return None
     status = getattr(exc, "status_code", None)
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
         cls = LLMTimeoutError
     elif isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
         cls = LLMConnectionError
@@ -169,7 +171,7 @@ def classify_error(exc: BaseException, model: str) -> LLMError | None:
         cls = LLMBadRequestError
     else:
         cls = LLMError
-    message = _LITELLM_PREFIX.sub("", str(getattr(exc, "message", None) or exc)).strip()
+    message = _LITELLM_PREFIX.sub("", str(getattr(exc, "message", None) or exc)).strip() or type(exc).__name__
     return cls(message, model=model, status=status, retry_after_s=_retry_after_s(exc))
 
 
@@ -282,7 +284,7 @@ class LLMCache:
         rows = self._run(lambda db: db.execute("SELECT COUNT(*) FROM completions").fetchall())
         return rows[0][0] if rows else 0
 
-    def _run(self, operation: Any) -> Any:
+    def _run(self, operation: Callable[[sqlite3.Connection], Any]) -> Any:
         for _ in range(2):  # a second try on a fresh file after setting a corrupt one aside
             try:
                 return operation(self._connection())
@@ -381,7 +383,7 @@ class LLMClient:
     model: a litellm model string (``openai/gpt-4o-mini``, ``hosted_vllm/<name>`` with api_base, ...);
         see :func:`treesearch.config.resolve_model` for turning ``--model`` into model/api_base/api_key.
     concurrency: HTTP requests in flight at once (per event loop).
-    timeout_s: per HTTP request; clipped to the budget's remaining wall time.
+    timeout_s: per HTTP request; a call still running when the budget's wall time ends is cut off there.
     max_attempts: per request, counting the first; backoff: (base, max) seconds of the exponential
         backoff with jitter between attempts (a Retry-After from the provider lengthens the wait).
     cache: an :class:`LLMCache`, a path for one, True for :func:`default_cache_path`, None/False for none.
@@ -452,10 +454,15 @@ class LLMClient:
         missing = [index for index in range(first, first + n) if index not in cached]
         reservation = None
         if self.budget is not None:
-            est_tokens, est_cost = self._estimate(messages, params, cached.values(), len(missing))
+            est_tokens, est_cost = self._estimate(messages, params, list(cached.values()), len(missing))
             reservation = await self.budget.areserve(est_tokens=est_tokens, est_cost=est_cost)
 
-        fetched, error = await self._fetch(messages, len(missing), params)
+        try:
+            fetched, error = await self._fetch(messages, len(missing), params)
+        except BaseException:  # cancelled (the search stopped) or a bug: hold nothing against the budget
+            if reservation is not None:
+                self.budget.release(reservation)
+            raise
         fresh = dict(zip(missing, fetched))
         if fresh and self.cache is not None:
             self.cache.put(key, {index: sample.stored() for index, sample in fresh.items()})
@@ -566,16 +573,12 @@ class LLMClient:
     async def _send(self, messages: list[dict], n: int, params: dict) -> Any:
         """One HTTP request under the semaphore."""
         litellm = load_litellm()
-        timeout = self.timeout_s
-        remaining = self.budget.wall_remaining_s if self.budget is not None else None
-        if remaining is not None:
-            if remaining <= 0:
-                raise BudgetExhausted("max_wall_s", self.budget.usage)
-            timeout = min(timeout, remaining)
         request = {
             "model": self.model,
             "messages": messages,
-            "timeout": timeout,
+            # Fixed per client: litellm keys its cache of HTTP clients on it, so a varying timeout
+            # would build a new client and connection pool for every call.
+            "timeout": self.timeout_s,
             "num_retries": 0,  # tenacity alone retries
             "max_retries": 0,
             **params,
@@ -587,10 +590,16 @@ class LLMClient:
         if self.api_key:
             request["api_key"] = self.api_key
         async with self._semaphore():
+            wall = self.budget.wall_remaining_s if self.budget is not None else None
+            if wall is not None and wall <= 0:
+                raise BudgetExhausted("max_wall_s", self.budget.usage)
             self.stats.http_requests += 1
             try:
-                response = await litellm.acompletion(**request)
+                call = litellm.acompletion(**request)
+                response = await (call if wall is None else asyncio.wait_for(call, timeout=wall))
             except Exception as exc:
+                if wall is not None and self.budget.wall_remaining_s <= 0:
+                    raise BudgetExhausted("max_wall_s", self.budget.usage) from exc
                 error = classify_error(exc, self.model)
                 if error is None:
                     raise
@@ -644,12 +653,11 @@ class LLMClient:
         return prompt_cost + completion_cost
 
     def _estimate(
-        self, messages: list[dict], params: dict, cached: Any, fresh_samples: int
+        self, messages: list[dict], params: dict, cached: list[_Sample], fresh_samples: int
     ) -> tuple[int, float]:
         """A bound on the call's tokens and cost: cached samples exactly; for each fresh sample the
         prompt's JSON size in bytes (a token is at least a byte; the JSON framing covers the per-message
         overhead) plus its completion cap."""
-        cached = list(cached)
         prompt = len(orjson.dumps(messages)) * fresh_samples
         completion = int(params.get("max_completion_tokens") or params.get("max_tokens") or DEFAULT_MAX_TOKENS) * fresh_samples
         tokens = prompt + completion + sum(s.prompt_tokens + s.completion_tokens for s in cached)
@@ -661,7 +669,7 @@ class LLMClient:
             cost = 0.0
         return tokens, cost + sum(s.cost_usd or 0.0 for s in cached)
 
-    def _account(self, fresh: Any, cache_hits: int, answered: bool) -> None:
+    def _account(self, fresh: Iterable[_Sample], cache_hits: int, answered: bool) -> None:
         stats = self.stats
         stats.calls += answered
         stats.cache_hits += cache_hits
@@ -694,6 +702,6 @@ class LLMClient:
         )
 
 
-def _total_cost(samples: Any) -> float | None:
+def _total_cost(samples: Iterable[_Sample | Completion]) -> float | None:
     costs = [s.cost_usd for s in samples]
     return None if any(c is None for c in costs) else sum(costs)

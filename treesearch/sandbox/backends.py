@@ -20,21 +20,26 @@ rlimits are set by the harness itself, a root engine caps processes with a pids 
 from __future__ import annotations
 
 import functools
+import itertools
+import json
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import uuid
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from treesearch.sandbox.cgroup import PidsCgroups, RunCgroup
+from treesearch.sandbox.cgroup import PidsCgroups, SlotCgroup
 from treesearch.sandbox.limits import Limits
 
 NOBODY = 65534
-RUN_TOKEN_VAR = "TREESEARCH_SANDBOX_RUN"  # marks the processes of an rlimit run, to find leftovers
+# The last argument of every sandboxed command: "treesearch-sandbox:<engine pid>-<run number>". The
+# harness ignores it; it names the run's processes (and their forks) in `ps` and lets the rlimit
+# backend find the ones that left the process group.
+MARKER = "treesearch-sandbox:"
 BACKENDS = ("auto", "bwrap", "rlimit")
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 PROBE_SECONDS = 20.0
@@ -53,9 +58,12 @@ class Spawn:
     cwd: str | None
     uid: int | None  # the harness drops to this uid (rlimit backend as root)
     nproc: int | None  # the harness's RLIMIT_NPROC, None where it would not bind (uid root)
-    cgroup: RunCgroup | None = None
+    marker: str
+    cgroup: SlotCgroup | None = None
     tmpdir: str | None = None
-    pass_fds: tuple[int, ...] = field(default=())
+    pass_fds: tuple[int, ...] = ()  # to keep open in the child (the parent closes them after the start)
+    info_fd: int | None = None  # bubblewrap's --info-fd, read end
+    init_pid: int | None = None  # bubblewrap's init in the sandbox's pid namespace, from info_fd
 
 
 def python_executable() -> str:
@@ -63,11 +71,31 @@ def python_executable() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _environment(home: str, token: str | None = None) -> dict[str, str]:
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "TMPDIR": home}
-    if token:
-        env[RUN_TOKEN_VAR] = token
-    return env
+def _environment(home: str) -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "TMPDIR": home}
+
+
+_run_numbers = itertools.count()
+
+
+def _new_marker() -> str:
+    return f"{MARKER}{os.getpid()}-{next(_run_numbers)}"
+
+
+def marked_processes(marker: str | None = None) -> list[int]:
+    """Pids of live processes with ``marker`` as an argument (by default: with any marker of this
+    engine, that is, every sandboxed process it started that is still running)."""
+    needle = b"\0" + (marker.encode() + b"\0" if marker else f"{MARKER}{os.getpid()}-".encode())
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if needle in f.read():
+                        found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
 
 
 def _processes_of(uid: int) -> int:
@@ -102,13 +130,16 @@ class Backend:
 
     def cleanup(self, spawn: Spawn) -> None:
         """After the run: nothing of it is left running and its temp dir is gone."""
-        if spawn.cgroup is not None:
-            spawn.cgroup.remove()
         if spawn.tmpdir is not None:
             _remove_tree(spawn.tmpdir)
 
-    def _cgroup(self, limits: Limits) -> RunCgroup | None:
-        return self.pids.create(limits.processes) if self.pids is not None else None
+    def _cgroup(self, limits: Limits) -> SlotCgroup | None:
+        """The calling thread's pids cgroup (root engines), ready for a run: see ``cgroup.py``."""
+        if self.pids is None:
+            return None
+        slot = self.pids.current()
+        slot.prepare(limits.processes)
+        return slot
 
     def _nproc(self, uid_outside: int, own_user_namespace: bool, limits: Limits) -> int | None:
         if uid_outside == 0:
@@ -141,20 +172,61 @@ class BwrapBackend(Backend):
             tmpdir = tempfile.mkdtemp(prefix="treesearch-sandbox-")
             tmp = ["--bind", tmpdir, "/tmp"]
         user = ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)] if self.user_namespace else []
+        marker = _new_marker()
+        info_read, info_write = os.pipe()
         argv = [
-            self.bwrap, "--unshare-all", *user, "--die-with-parent", "--new-session",
-            *self.mounts, "--dev", "/dev", "--proc", "/proc", *tmp, "--chdir", "/tmp", "--", *command,
+            self.bwrap, "--unshare-all", *user, "--die-with-parent", "--new-session", "--info-fd", str(info_write),
+            *self.mounts, "--dev", "/dev", "--proc", "/proc", *tmp, "--chdir", "/tmp", "--", *command, marker,
         ]
-        cgroup = self._cgroup(limits)
         return Spawn(
-            argv=argv, env=_environment("/tmp"), cwd=None, uid=None,
+            argv=argv, env=_environment("/tmp"), cwd=None, uid=None, marker=marker,
             nproc=self._nproc(os.getuid(), self.user_namespace, limits),
-            cgroup=cgroup, tmpdir=tmpdir, pass_fds=(cgroup.fd,) if cgroup and cgroup.fd is not None else (),
+            cgroup=self._cgroup(limits), tmpdir=tmpdir, pass_fds=(info_write,), info_fd=info_read,
         )
 
     def kill(self, proc: subprocess.Popen, spawn: Spawn) -> None:
         # The sandbox's init dies with bwrap (--die-with-parent), and the pid namespace with its init.
         proc.kill()
+        init = self._init_pid(spawn)
+        if init is not None:
+            try:
+                os.kill(init, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def cleanup(self, spawn: Spawn) -> None:
+        """Wait until the sandbox's init is gone: it outlives bwrap for a moment when the candidate
+        left processes behind, and the kernel reaps every process of the pid namespace before its
+        init finishes exiting."""
+        init = self._init_pid(spawn)
+        if spawn.info_fd is not None:
+            os.close(spawn.info_fd)
+            spawn.info_fd = None
+        if init is not None:
+            try:
+                pidfd = os.pidfd_open(init)
+            except ProcessLookupError:
+                pidfd = None
+            if pidfd is not None:
+                try:
+                    if not select.select([pidfd], [], [], 5.0)[0]:
+                        os.kill(init, signal.SIGKILL)
+                        select.select([pidfd], [], [], 5.0)
+                finally:
+                    os.close(pidfd)
+        super().cleanup(spawn)
+
+    @staticmethod
+    def _init_pid(spawn: Spawn) -> int | None:
+        """From bubblewrap's info ({"child-pid": N, ...}), written as soon as the sandbox exists."""
+        if spawn.init_pid is None and spawn.info_fd is not None:
+            os.set_blocking(spawn.info_fd, False)
+            try:
+                info = json.loads(os.read(spawn.info_fd, 1 << 16) or b"{}")
+                spawn.init_pid = int(info["child-pid"])
+            except (BlockingIOError, ValueError, KeyError, TypeError):
+                pass
+        return spawn.init_pid
 
 
 class RlimitBackend(Backend):
@@ -166,12 +238,11 @@ class RlimitBackend(Backend):
 
     def spawn(self, command: list[str], limits: Limits) -> Spawn:
         tmpdir = tempfile.mkdtemp(prefix="treesearch-sandbox-")
-        cgroup = self._cgroup(limits)
         uid_outside = self.uid if self.uid is not None else os.getuid()
+        marker = _new_marker()
         return Spawn(
-            argv=command, env=_environment(tmpdir, uuid.uuid4().hex), cwd=tmpdir, uid=self.uid,
-            nproc=self._nproc(uid_outside, False, limits), cgroup=cgroup, tmpdir=tmpdir,
-            pass_fds=(cgroup.fd,) if cgroup and cgroup.fd is not None else (),
+            argv=[*command, marker], env=_environment(tmpdir), cwd=tmpdir, uid=self.uid, marker=marker,
+            nproc=self._nproc(uid_outside, False, limits), cgroup=self._cgroup(limits), tmpdir=tmpdir,
         )
 
     def kill(self, proc: subprocess.Popen, spawn: Spawn) -> None:
@@ -186,25 +257,19 @@ class RlimitBackend(Backend):
         super().cleanup(spawn)
 
     def _kill_leftovers(self, spawn: Spawn) -> None:
-        """Processes that left the process group (setsid, double fork) still carry the run's token in
-        their environment, unless they replaced it with exec; the pids cgroup catches those too."""
+        """Processes that left the process group (setsid, double fork) still carry the run's marker
+        in their command line, unless they replaced it with exec; the pids cgroup (root) has those too."""
         if spawn.cgroup is not None:
             spawn.cgroup.kill_all()
-        token = f"{RUN_TOKEN_VAR}={spawn.env[RUN_TOKEN_VAR]}".encode()
         for _ in range(20):
-            found = False
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{entry.name}/environ", "rb") as f:
-                        if token in f.read():
-                            os.kill(int(entry.name), signal.SIGKILL)
-                            found = True
-                except OSError:
-                    pass
-            if not found:
+            pids = marked_processes(spawn.marker)
+            if not pids:
                 return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
 
 def _remove_tree(path: str) -> None:
@@ -253,11 +318,13 @@ def _works(backend: Backend, drop_uid: int | None = None) -> str | None:
     try:
         done = subprocess.run(
             spawn.argv, env=spawn.env, cwd=spawn.cwd, capture_output=True, timeout=PROBE_SECONDS,
-            start_new_session=True,
+            start_new_session=True, pass_fds=spawn.pass_fds,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"{backend.name}: {e}"
     finally:
+        for fd in spawn.pass_fds:
+            os.close(fd)
         backend.cleanup(spawn)
     if done.stdout == b"sandbox-ok":
         return None

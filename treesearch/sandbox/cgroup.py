@@ -1,49 +1,53 @@
-"""A pids cgroup per run: the process limit when the engine runs as root.
+"""Pids cgroups: the process limit when the engine runs as root.
 
 The kernel does not apply RLIMIT_NPROC to processes whose real uid is root, and a bubblewrap sandbox
 started by root maps the candidate's uid to root outside the sandbox. So when the engine runs as
-root, the number of processes of one run is capped with a pids cgroup instead: the parent creates
-``<its own cgroup>/treesearch-sandbox/run-<pid>-<n>`` with ``pids.max``, opens its ``cgroup.procs``
-and passes that descriptor into the sandbox; the harness writes ``0`` to it (moving itself in) and
-closes it before the candidate runs, so everything the candidate starts is counted. Afterwards the
-parent kills whatever is left in the cgroup and removes it.
+root, the number of processes of one run is capped with a pids cgroup (cgroup v1) instead.
+
+Moving a process into a cgroup costs a few milliseconds of RCU synchronisation that also stalls
+every fork on the machine, too much to do per run. Instead, each worker thread that starts sandboxes
+moves *itself* into its own cgroup once (cgroup v1 places threads individually): a child inherits
+the cgroup of the thread that forked it, so every sandbox the thread starts, and everything the
+candidate starts, is counted against that cgroup's ``pids.max`` with no migration per run. A thread
+runs one sandbox at a time, so the cgroup holds one run (plus the thread itself).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import itertools
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 GROUP = "treesearch-sandbox"
 
 
-class RunCgroup:
-    """The cgroup of one run: ``fd`` goes to the harness (write-only ``cgroup.procs``)."""
+class SlotCgroup:
+    """The cgroup of one worker thread of this engine."""
 
-    def __init__(self, path: Path, fd: int | None) -> None:
+    def __init__(self, path: Path, thread: threading.Thread | None = None) -> None:
         self.path = path
-        self.fd = fd
+        self.thread = thread  # the worker thread that lives in it
 
-    @classmethod
-    def create(cls, path: Path, max_pids: int) -> RunCgroup:
-        path.mkdir()
-        try:
-            (path / "pids.max").write_text(str(max_pids))
-            return cls(path, os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
-        except OSError:
-            path.rmdir()
-            raise
+    def prepare(self, max_pids: int) -> None:
+        """Before a run: nothing left of the previous one, and room for ``max_pids`` processes."""
+        self.kill_all()
+        (self.path / "pids.max").write_text(str(max_pids + 1))  # + the engine's thread itself
 
     def kill_all(self) -> None:
-        """SIGKILL every process in the cgroup, until none is left (a fork bomb races the reading)."""
-        for _ in range(50):
+        """SIGKILL every process in the cgroup but the engine, until none is left (a fork bomb
+        races the reading)."""
+        me = os.getpid()
+        for _ in range(100):
             try:
                 pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
             except OSError:
                 return
+            pids = [p for p in pids if p != me]
             if not pids:
                 return
             for pid in pids:
@@ -54,9 +58,7 @@ class RunCgroup:
             time.sleep(0.001)
 
     def remove(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        """Once no thread of the engine is in it any more."""
         self.kill_all()
         for _ in range(100):  # killed processes leave the cgroup a moment after SIGKILL
             try:
@@ -69,70 +71,86 @@ class RunCgroup:
 
 
 class PidsCgroups:
-    """Where this process may create pids cgroups; see :meth:`find`."""
+    """The pids cgroups of this engine's worker threads; see :meth:`find`."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
         self._numbers = itertools.count()
+        self._local = threading.local()
+        self._slots: list[SlotCgroup] = []
+        self._lock = threading.Lock()
+        atexit.register(self.remove_ended)  # runs after executors joined their threads
 
     @classmethod
+    @functools.cache
     def find(cls) -> PidsCgroups | None:
-        """The pids hierarchy below this process's own cgroup, if this process can create cgroups
-        there (root, a pids controller mounted writable); else None."""
+        """Pids cgroups below this process's own cgroup (v1), if this process may create them and
+        place its threads in them (root, the pids controller mounted writable); else None. One per
+        process: a thread is in one cgroup of a hierarchy at a time."""
         directory = _own_pids_cgroup()
         if directory is None:
             return None
         base = directory / GROUP
         try:
             base.mkdir(exist_ok=True)
-            if not (base / "pids.max").exists():
-                (directory / "cgroup.subtree_control").write_text("+pids")  # cgroup v2 only
             found = cls(base)
             found._remove_stale()
-            found.create(8).remove()
+            probe = SlotCgroup(base / f"probe-{os.getpid()}")
+            probe.path.mkdir()
+            try:
+                (probe.path / "pids.max").write_text("8")
+            finally:
+                probe.remove()
         except OSError:
             return None
         return found
 
-    def create(self, max_pids: int) -> RunCgroup:
-        return RunCgroup.create(self.base / f"run-{os.getpid()}-{next(self._numbers)}", max_pids)
+    def current(self) -> SlotCgroup:
+        """This thread's cgroup, created and joined on the thread's first run."""
+        slot = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = SlotCgroup(self.base / f"slot-{os.getpid()}-{next(self._numbers)}", threading.current_thread())
+            slot.path.mkdir()
+            (slot.path / "tasks").write_text(str(threading.get_native_id()))
+            self._local.slot = slot
+            with self._lock:
+                self._slots.append(slot)
+        return slot
+
+    def remove_ended(self) -> None:
+        """Remove the cgroups of worker threads that have ended (a live one may be running a sandbox)."""
+        with self._lock:
+            ended = [s for s in self._slots if s.thread is not None and not s.thread.is_alive()]
+            for slot in ended:
+                slot.remove()
+            self._slots = [s for s in self._slots if s not in ended]
 
     def _remove_stale(self) -> None:
         """Cgroups left by engines that were killed before they could clean up."""
-        for path in self.base.glob("run-*-*"):
-            pid = path.name.split("-")[1]
+        for path in self.base.iterdir():
+            pid = path.name.split("-")[1] if path.name.count("-") >= 1 else ""
             if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
-                RunCgroup(path, None).remove()
+                SlotCgroup(path).remove()
 
 
 def _own_pids_cgroup() -> Path | None:
-    """The directory of this process's cgroup in the hierarchy that has the pids controller."""
+    """The directory of this process's cgroup in the cgroup v1 hierarchy with the pids controller."""
     try:
         own = {}
         for line in Path("/proc/self/cgroup").read_text().splitlines():
             _, controllers, path = line.split(":", 2)
-            for controller in controllers.split(",") if controllers else [""]:
+            for controller in controllers.split(","):
                 own[controller] = path
         mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     except (OSError, ValueError):
+        return None
+    path = own.get("pids")
+    if path is None:
         return None
     for line in mounts:
         fields = line.split()
         dash = fields.index("-")
         root, mount_point, fstype, options = fields[3], fields[4], fields[dash + 1], fields[dash + 3]
-        if fstype == "cgroup" and "pids" in options.split(","):
-            path = own.get("pids")
-        elif fstype == "cgroup2":
-            path = own.get("")
-        else:
-            continue
-        if path is None or not (path + "/").startswith(root.rstrip("/") + "/"):
-            continue
-        directory = Path(mount_point) / path[len(root.rstrip("/")):].lstrip("/")
-        try:
-            if fstype == "cgroup2" and "pids" not in (directory / "cgroup.controllers").read_text().split():
-                continue
-        except OSError:
-            continue
-        return directory
+        if fstype == "cgroup" and "pids" in options.split(",") and (path + "/").startswith(root.rstrip("/") + "/"):
+            return Path(mount_point) / path[len(root.rstrip("/")):].lstrip("/")
     return None

@@ -663,13 +663,10 @@ def run_stdio(job, channel, code):
 
 
 def confine(job):
-    """Limits that only the harness can set (so the parent can spawn without a fork-unsafe
-    preexec_fn): rlimits, the pids cgroup, the uid; and stdin, which carried the job, becomes /dev/null."""
+    """What the harness sets on itself, so the parent can spawn without a slow, fork-unsafe
+    preexec_fn: rlimits and the uid; and stdin, which carried the job, becomes /dev/null."""
     for name, value in job["rlimits"]:
         resource.setrlimit(getattr(resource, name), (value, value))
-    if job["cgroup_fd"] is not None:
-        posix.write(job["cgroup_fd"], b"0")  # joins the pids cgroup; "0" means this process
-        posix.close(job["cgroup_fd"])
     null = posix.open("/dev/null", posix.O_RDONLY)
     posix.dup2(null, 0)
     posix.close(null)

@@ -90,14 +90,13 @@ def launch(backend: Backend, job: dict[str, Any], limits: Limits, deadline: floa
     rlimits = [(name, spawn.nproc if name == "RLIMIT_NPROC" else value) for name, value in limits.rlimits()]
     full_job = {
         **job, "result_fd": result_write, "test_s": limits.test_s, "output_bytes": limits.output_bytes,
-        "rlimits": [(name, value) for name, value in rlimits if value is not None],
-        "cgroup_fd": spawn.cgroup.fd if spawn.cgroup else None, "uid": spawn.uid,
+        "rlimits": [(name, value) for name, value in rlimits if value is not None], "uid": spawn.uid,
     }
     try:
         payload = marshal.dumps((harness_code(), full_job))
     except ValueError as e:  # a test input that is not plain data
-        os.close(result_read)
-        os.close(result_write)
+        for fd in (result_read, result_write, *spawn.pass_fds):
+            os.close(fd)
         backend.cleanup(spawn)
         raise SandboxError(f"test inputs must be plain data (lists, dicts, numbers, text...): {e}") from e
     try:
@@ -110,10 +109,8 @@ def launch(backend: Backend, job: dict[str, Any], limits: Limits, deadline: floa
         backend.cleanup(spawn)
         raise SandboxError(f"cannot start the sandbox: {e}") from e
     finally:
-        os.close(result_write)
-        if spawn.cgroup is not None and spawn.cgroup.fd is not None:
-            os.close(spawn.cgroup.fd)  # only the harness needs it
-            spawn.cgroup.fd = None
+        for fd in (result_write, *spawn.pass_fds):
+            os.close(fd)
     try:
         session = _Session(proc, result_read, payload, limits, deadline, len(job["tests"]))
         result = session.run(lambda: backend.kill(proc, spawn))

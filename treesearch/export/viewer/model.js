@@ -54,7 +54,12 @@ function buildModel(data) {
     finalPick: index.has(finalId) ? index.get(finalId) : -1,
     terms: data.terms || {},
     eventsOf: new Array(n),
+    replaces: nodes.map(() => []),  // the failed programs each rethought program superseded
   };
+  nodes.forEach((node, i) => {
+    const by = node.payload && typeof node.payload === "object" ? node.payload.superseded_by : null;
+    if (index.has(by)) model.replaces[index.get(by)].push(i);
+  });
   for (let i = 0; i < n; i++) model.eventsOf[i] = [];
   events.forEach((event, k) => {
     for (const id of eventNodes(event)) {

@@ -2,7 +2,13 @@
 /* The search replayed from its events: which nodes existed after the first k events, and their
  * statistics then. It applies the same rules as the engine (treesearch.core.backup): a backprop
  * releases its selected leaves, then adds each value to every node from the evaluated one up to the
- * root (N += 1, W += v, M = max(M, v)). Seeking backwards restarts from the first event. */
+ * root (N += 1, W += v, M = max(M, v)). Seeking backwards restarts from the first event.
+ *
+ * Superseding and thought versions are read off the programs as they are added, not off `rethink`
+ * events: the engine supersedes the failed program as soon as its replacement is added (the
+ * replacement's payload names it through `superseded_by`, and its `thought_versions` say which
+ * version of each thought it was written from), but logs the rethink only after evaluating the
+ * replacement, which a stopping search may never finish. */
 
 class Replay {
   constructor(model) {
@@ -34,14 +40,10 @@ class Replay {
     const each = (ids, f) => { if (Array.isArray(ids)) for (const id of ids) { const i = at(id); if (i >= 0) f(i, id); } };
     switch (e.type) {
       case "add":
-        each(e.nodes, (i) => { this.exists[i] = 1; });
+        each(e.nodes, (i) => this.added(i));
         break;
       case "evaluate":
         if (at(e.node) >= 0 && isNumber(e.value)) this.value[at(e.node)] = e.value;
-        break;
-      case "rethink":
-        if (e.verdict === "thought" && at(e.node) >= 0) this.superseded[at(e.node)] = 1;
-        if (at(e.thought) >= 0 && isNumber(e.version)) this.versions[at(e.thought)] = e.version + 1;
         break;
       case "select":
         each(e.leaves, (i) => this.walkUp(i, (a) => { this.inFlight[a] += 1; }));
@@ -67,6 +69,19 @@ class Replay {
       default:
         break;
     }
+  }
+
+  added(i) {
+    const { model } = this;
+    this.exists[i] = 1;
+    for (const old of model.replaces[i]) this.superseded[old] = 1;
+    const used = model.nodes[i].payload && model.nodes[i].payload.thought_versions;
+    if (!Array.isArray(used)) return;
+    const thoughts = [];  // the thoughts above the program, outermost first
+    for (let a = model.parent[i]; a >= 0; a = model.parent[a]) if (model.kind[a] === "thought") thoughts.unshift(a);
+    thoughts.forEach((t, k) => {
+      if (isNumber(used[k])) this.versions[t] = Math.max(this.versions[t], used[k] + 1);
+    });
   }
 
   walkUp(i, f) {

@@ -186,7 +186,8 @@ class DetailsPanel {
 
   feedback(fb) {
     const tests = TEST_LISTS.map((key) => fb[key]).find((t) => Array.isArray(t)) || [];
-    const summary = genericFields(fb, new Set(TEST_LISTS));
+    const blank = Object.keys(fb).filter((k) => fb[k] === null || fb[k] === "");  // no error, no output
+    const summary = genericFields(fb, new Set([...TEST_LISTS, ...blank]));
     const head = ["#", "", "input", "expected", "actual", "error", "time"];
     const rows = [];
     tests.forEach((t, k) => {

@@ -42,7 +42,7 @@ BOOTSTRAP = (
     "g['main'](j)\n"
 )
 STARTUP_S = 5.0  # time to start the interpreter in the sandbox, on top of the first test's limit
-GRACE_S = 1.0  # how long the parent waits past the harness's own per-test timer
+GRACE_S = 0.5  # how long the parent waits past the harness's own per-test timer
 EXCERPT_BYTES = 4000  # process-level stdout/stderr kept
 FRAME_OVERHEAD = 1 << 18
 FRAME_TYPES = ("loaded", "load_error", "test", "done")

@@ -22,8 +22,11 @@ FILE_FORMATS = ("html", "svg", "png")  # written to RUN_DIR/tree.<format> by def
 
 def add_view_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``view`` subcommand on ``subparsers`` (from ``add_subparsers``)."""
-    view = subparsers.add_parser("view", help="draw a run's search tree (interactive HTML, SVG, PNG, DOT, JSON, ASCII)",
-                                 description=__doc__.split("\n\n")[1])
+    view = subparsers.add_parser(
+        "view", help="draw a run's search tree (interactive HTML, SVG, PNG, DOT, JSON, ASCII)",
+        description="Draw the search tree of a run directory. html (the default), svg and png are written to "
+                    "RUN_DIR/tree.<format> unless -o names a file; dot, json (the checked tree document) and ascii "
+                    "print to stdout unless -o names a file.")
     view.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory holding tree.json (or the file)")
     view.add_argument("--format", default="html", choices=FORMATS)
     view.add_argument("-o", "--output", type=Path, help="the file to write")

@@ -90,7 +90,7 @@ class ViewerApp {
     if (this.step >= this.lastStep) {
       const num = (v) => (isNumber(v) ? v : null);
       return { exists: true, visits: num(node.visits), q_mean: num(node.q_mean), q_max: num(node.q_max),
-        in_flight: num(node.in_flight) || 0, superseded: node.superseded === true, value: num(payload.value), versions };
+        in_flight: num(node.in_flight), superseded: node.superseded === true, value: num(payload.value), versions };
     }
     return { exists: this.replay.exists[i] === 1, ...this.replay.stats(i), versions: this.replay.versions[i] };
   }

@@ -23,7 +23,6 @@ import functools
 import itertools
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -63,7 +62,7 @@ class Spawn:
     tmpdir: str | None = None
     pass_fds: tuple[int, ...] = ()  # to keep open in the child (the parent closes them after the start)
     info_fd: int | None = None  # bubblewrap's --info-fd, read end
-    init_pid: int | None = None  # bubblewrap's init in the sandbox's pid namespace, from info_fd
+    init_pid: int | None = None  # the harness's pid outside the sandbox (bwrap), from info_fd
 
 
 def python_executable() -> str:
@@ -135,11 +134,7 @@ class Backend:
 
     def _cgroup(self, limits: Limits) -> SlotCgroup | None:
         """The calling thread's pids cgroup (root engines), ready for a run: see ``cgroup.py``."""
-        if self.pids is None:
-            return None
-        slot = self.pids.current()
-        slot.prepare(limits.processes)
-        return slot
+        return self.pids.ready(limits.processes) if self.pids is not None else None
 
     def _nproc(self, uid_outside: int, own_user_namespace: bool, limits: Limits) -> int | None:
         if uid_outside == 0:
@@ -174,9 +169,14 @@ class BwrapBackend(Backend):
         user = ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)] if self.user_namespace else []
         marker = _new_marker()
         info_read, info_write = os.pipe()
+        # --as-pid-1: the harness is the namespace's init, so when it exits the kernel kills and reaps
+        # everything else in the namespace before bwrap sees it exit (a bwrap init would be orphaned
+        # instead, and hosts whose pid 1 does not reap would collect zombies); signals the candidate
+        # sends to it from inside are ignored, as for any init.
         argv = [
-            self.bwrap, "--unshare-all", *user, "--die-with-parent", "--new-session", "--info-fd", str(info_write),
-            *self.mounts, "--dev", "/dev", "--proc", "/proc", *tmp, "--chdir", "/tmp", "--", *command, marker,
+            self.bwrap, "--unshare-all", *user, "--die-with-parent", "--new-session", "--as-pid-1",
+            "--info-fd", str(info_write), *self.mounts, "--dev", "/dev", "--proc", "/proc", *tmp,
+            "--remount-ro", "/", "--chdir", "/tmp", "--", *command, marker,
         ]
         return Spawn(
             argv=argv, env=_environment("/tmp"), cwd=None, uid=None, marker=marker,
@@ -185,35 +185,23 @@ class BwrapBackend(Backend):
         )
 
     def kill(self, proc: subprocess.Popen, spawn: Spawn) -> None:
-        # The sandbox's init dies with bwrap (--die-with-parent), and the pid namespace with its init.
-        proc.kill()
+        """Kill the sandbox's init (the harness): the kernel takes the namespace down with it and
+        bwrap, which reaps it, exits. Killing bwrap first would orphan the init (--die-with-parent
+        still kills it, but nobody reaps it where pid 1 does not)."""
         init = self._init_pid(spawn)
         if init is not None:
             try:
                 os.kill(init, signal.SIGKILL)
-            except ProcessLookupError:
+                proc.wait(timeout=5)
+                return
+            except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
+        proc.kill()
 
     def cleanup(self, spawn: Spawn) -> None:
-        """Wait until the sandbox's init is gone: it outlives bwrap for a moment when the candidate
-        left processes behind, and the kernel reaps every process of the pid namespace before its
-        init finishes exiting."""
-        init = self._init_pid(spawn)
         if spawn.info_fd is not None:
             os.close(spawn.info_fd)
             spawn.info_fd = None
-        if init is not None:
-            try:
-                pidfd = os.pidfd_open(init)
-            except ProcessLookupError:
-                pidfd = None
-            if pidfd is not None:
-                try:
-                    if not select.select([pidfd], [], [], 5.0)[0]:
-                        os.kill(init, signal.SIGKILL)
-                        select.select([pidfd], [], [], 5.0)
-                finally:
-                    os.close(pidfd)
         super().cleanup(spawn)
 
     @staticmethod

@@ -31,12 +31,19 @@ class SlotCgroup:
 
     def __init__(self, path: Path, thread: threading.Thread | None = None) -> None:
         self.path = path
-        self.thread = thread  # the worker thread that lives in it
+        self.thread = thread  # the worker thread that lives in it; None once retired
 
-    def prepare(self, max_pids: int) -> None:
-        """Before a run: nothing left of the previous one, and room for ``max_pids`` processes."""
+    def prepare(self, max_pids: int) -> bool:
+        """Before a run: nothing left of the previous one, and room for ``max_pids`` processes.
+        False if killed processes of an earlier run still count (zombies that the host's pid 1 has
+        not reaped yet) after a moment: then the thread needs a fresh cgroup."""
         self.kill_all()
         (self.path / "pids.max").write_text(str(max_pids + 1))  # + the engine's thread itself
+        for _ in range(50):
+            if int((self.path / "pids.current").read_text()) <= 1:
+                return True
+            time.sleep(0.002)
+        return False
 
     def kill_all(self) -> None:
         """SIGKILL every process in the cgroup but the engine, until none is left (a fork bomb
@@ -57,17 +64,18 @@ class SlotCgroup:
                     pass
             time.sleep(0.001)
 
-    def remove(self) -> None:
-        """Once no thread of the engine is in it any more."""
+    def remove(self) -> bool:
+        """Once no thread of the engine is in it any more; False if it is still busy."""
         self.kill_all()
-        for _ in range(100):  # killed processes leave the cgroup a moment after SIGKILL
+        for _ in range(25):  # killed processes leave the cgroup a moment after SIGKILL
             try:
                 self.path.rmdir()
-                return
+                return True
             except FileNotFoundError:
-                return
+                return True
             except OSError:
                 time.sleep(0.002)
+        return False
 
 
 class PidsCgroups:
@@ -105,25 +113,29 @@ class PidsCgroups:
             return None
         return found
 
-    def current(self) -> SlotCgroup:
-        """This thread's cgroup, created and joined on the thread's first run."""
+    def ready(self, max_pids: int) -> SlotCgroup:
+        """This thread's cgroup, prepared for a run of at most ``max_pids`` processes: created and
+        joined on the thread's first run, and replaced when the previous run's dead still count."""
         slot = getattr(self._local, "slot", None)
-        if slot is None:
+        if slot is None or not slot.prepare(max_pids):
+            if slot is not None:
+                slot.thread = None  # retired; the thread moves to a new cgroup below
             slot = SlotCgroup(self.base / f"slot-{os.getpid()}-{next(self._numbers)}", threading.current_thread())
             slot.path.mkdir()
             (slot.path / "tasks").write_text(str(threading.get_native_id()))
+            slot.prepare(max_pids)
             self._local.slot = slot
             with self._lock:
                 self._slots.append(slot)
         return slot
 
     def remove_ended(self) -> None:
-        """Remove the cgroups of worker threads that have ended (a live one may be running a sandbox)."""
+        """Remove the cgroups that no live thread uses any more (a live one may be running a sandbox);
+        one that still holds unreaped processes stays for a later call, or for the next engine."""
         with self._lock:
-            ended = [s for s in self._slots if s.thread is not None and not s.thread.is_alive()]
-            for slot in ended:
-                slot.remove()
-            self._slots = [s for s in self._slots if s not in ended]
+            for slot in [s for s in self._slots if s.thread is None or not s.thread.is_alive()]:
+                if slot.remove():
+                    self._slots.remove(slot)
 
     def _remove_stale(self) -> None:
         """Cgroups left by engines that were killed before they could clean up."""

@@ -40,18 +40,14 @@ TRACE_CHARS = 200  # characters per trace line
 BIG_INT_BITS = 12000  # larger ints travel as hex: decimal parsing is capped at 4300 digits
 FLOAT_INF = float("inf")
 
-# Captured before the candidate runs, so casual patching of builtins does not break the harness.
+# Module functions the harness calls after the candidate has run, bound before it runs (builtins are
+# safe already: the bootstrap gives the harness its own copy of them).
 _encode_str = _json.encode_basestring_ascii
 _perf = time.perf_counter
 _setitimer = _signal.setitimer
 _ITIMER_REAL = _signal.ITIMER_REAL
-_hex = hex
-_len = len
-_type = type
-_issubclass = issubclass
-_isinstance = isinstance
-_repr = repr
-_str = str
+_settrace = sys.settrace
+_write = posix.write
 
 
 class _TestTimeout(BaseException):
@@ -107,7 +103,7 @@ class Copier:
             raise _TooLarge
 
     def _copy(self, v, depth):
-        t = _type(v)
+        t = type(v)
         if v is None or t is bool or t is float or t is complex:
             self._charge(1)
             return v
@@ -115,52 +111,52 @@ class Copier:
             self._charge(1 + v.bit_length() // 64)
             return v
         if t is str or t is bytes:
-            self._charge(1 + _len(v))
+            self._charge(1 + len(v))
             return v
         if depth >= MAX_DEPTH:
             self.opaque = True
             return Opaque(f"a value nested deeper than {MAX_DEPTH} levels")
         d = depth + 1
         if t is list:
-            self._charge(1 + _len(v))
+            self._charge(1 + len(v))
             return [self._copy(x, d) for x in v]
         if t is tuple:
-            self._charge(1 + _len(v))
+            self._charge(1 + len(v))
             return tuple([self._copy(x, d) for x in v])
         if t is dict:
-            self._charge(1 + _len(v))
+            self._charge(1 + len(v))
             return {self._copy(k, d): self._copy(x, d) for k, x in v.items()}
         if t is set or t is frozenset:
-            self._charge(1 + _len(v))
+            self._charge(1 + len(v))
             return t([self._copy(x, d) for x in v])
         return self._copy_subclass(v, t, d)
 
     def _copy_subclass(self, v, t, d):
         # Subclasses (IntEnum, namedtuple, OrderedDict, Counter...) are read through the base type.
-        if _issubclass(t, int):
+        if issubclass(t, int):
             return self._copy(int.__int__(v), d)
-        if _issubclass(t, float):
+        if issubclass(t, float):
             return self._copy(float.__float__(v), d)
-        if _issubclass(t, complex):
+        if issubclass(t, complex):
             return self._copy(complex(complex.real.__get__(v), complex.imag.__get__(v)), d)
-        if _issubclass(t, str):
+        if issubclass(t, str):
             return self._copy(str.__getitem__(v, slice(None)), d)
-        if _issubclass(t, bytes):
+        if issubclass(t, bytes):
             return self._copy(bytes.__getitem__(v, slice(None)), d)
-        if _issubclass(t, bytearray):
+        if issubclass(t, bytearray):
             return self._copy(bytes(bytearray.__getitem__(v, slice(None))), d)
-        if _issubclass(t, tuple):
+        if issubclass(t, tuple):
             return self._copy(tuple(tuple.__iter__(v)), d - 1)
-        if _issubclass(t, list):
+        if issubclass(t, list):
             return self._copy(list(list.__iter__(v)), d - 1)
-        if _issubclass(t, dict):
+        if issubclass(t, dict):
             return self._copy(dict(dict.items(v)), d - 1)
-        if _issubclass(t, frozenset):
+        if issubclass(t, frozenset):
             return self._copy(frozenset(frozenset.__iter__(v)), d - 1)
-        if _issubclass(t, set):
+        if issubclass(t, set):
             return self._copy(set(set.__iter__(v)), d - 1)
         self.opaque = True
-        return Opaque(f"a {t.__name__} object, not plain data ({_short_repr(v, 80)})")
+        return Opaque(f"a {t.__name__} object, not plain data ({_shortrepr(v, 80)})")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -170,7 +166,7 @@ class Copier:
 def encode(v, out, tagged=True):
     """Append the JSON text of ``v`` to ``out``. ``tagged`` values keep their Python type through tags;
     untagged (frame metadata) dicts must have str keys and tuples become arrays."""
-    t = _type(v)
+    t = type(v)
     if v is None:
         out.append("null")
     elif t is bool:
@@ -179,7 +175,7 @@ def encode(v, out, tagged=True):
         if v.bit_length() <= BIG_INT_BITS:
             out.append(int.__repr__(v))
         else:
-            out.append(f'{{"$int":"{_hex(v)}"}}')
+            out.append(f'{{"$int":"{hex(v)}"}}')
     elif t is float:
         if v != v:
             out.append('{"$float":"nan"}')
@@ -259,7 +255,7 @@ def frame_bytes(fields):
         encode(v, out, tagged=(k == "v"))
     out.append("}")
     data = "".join(out).encode("ascii")
-    return _len(data).to_bytes(4, "big") + data
+    return len(data).to_bytes(4, "big") + data
 
 
 class Channel:
@@ -271,41 +267,41 @@ class Channel:
     def send(self, fields):
         data = frame_bytes(fields)
         while data:
-            data = data[posix.write(self.fd, data):]
+            data = data[_write(self.fd, data):]
 
 
 # -------------------------------------------------------------------------------------------------
 # Describing what happened: exceptions, captured output, execution traces.
 
 
-def _short_repr(v, limit):
+def _shortrepr(v, limit):
     """repr() that cannot raise and stays short; large built-in containers are summarised first, so
     a million-element list is not rendered just to be cut."""
-    t = _type(v)
+    t = type(v)
     try:
-        if (t is list or t is tuple or t is set or t is frozenset or t is dict) and _len(v) > 12:
+        if (t is list or t is tuple or t is set or t is frozenset or t is dict) and len(v) > 12:
             items = list(itertools.islice(v.items() if t is dict else v, 8))
-            text = _repr(t(items) if t is not dict else dict(items))
-            text = text[:-1] + f", ... ({_len(v)} items)" + text[-1:]
-        elif (t is str or t is bytes) and _len(v) > limit:
-            text = _repr(v[:limit])
+            text = repr(t(items) if t is not dict else dict(items))
+            text = text[:-1] + f", ... ({len(v)} items)" + text[-1:]
+        elif (t is str or t is bytes) and len(v) > limit:
+            text = repr(v[:limit])
         else:
-            text = _repr(v)
-        if _type(text) is not str:
+            text = repr(v)
+        if type(text) is not str:
             text = "<unprintable>"
     except BaseException as e:  # a candidate's __repr__ may raise anything
-        if _isinstance(e, _TestTimeout):
+        if isinstance(e, _TestTimeout):
             raise
-        text = f"<{t.__name__} object: repr() raised {_type(e).__name__}>"
-    return text if _len(text) <= limit else text[: limit - 3] + "..."
+        text = f"<{t.__name__} object: repr() raised {type(e).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _safe_str(exc):
+def _safestr(exc):
     try:
-        text = _str(exc)
-        return text if _type(text) is str else "<unprintable>"
+        text = str(exc)
+        return text if type(text) is str else "<unprintable>"
     except BaseException as e:
-        if _isinstance(e, _TestTimeout):
+        if isinstance(e, _TestTimeout):
             raise
         return "<str() of the exception raised>"
 
@@ -317,15 +313,15 @@ class Describer:
         self.lines = source.splitlines()
 
     def line(self, n):
-        return self.lines[n - 1].strip() if 0 < n <= _len(self.lines) else ""
+        return self.lines[n - 1].strip() if 0 < n <= len(self.lines) else ""
 
     def exception(self, exc, test_s):
-        if _isinstance(exc, _TestTimeout):
+        if isinstance(exc, _TestTimeout):
             kind, message = "TimeoutError", f"the test took longer than the {test_s:g} s limit"
-        elif _isinstance(exc, _OutputLimit):
+        elif isinstance(exc, _OutputLimit):
             kind, message = "OutputLimitExceeded", "the test printed more than the output limit"
         else:
-            kind, message = _type(exc).__name__, _safe_str(exc)
+            kind, message = type(exc).__name__, _safestr(exc)
         frames = []
         tb = exc.__traceback__
         while tb is not None:
@@ -334,9 +330,9 @@ class Describer:
                 n = tb.tb_lineno or 0
                 frames.append([n, code.co_name, self.line(n)])
             tb = tb.tb_next
-        if _isinstance(exc, SyntaxError) and exc.filename == CANDIDATE_FILE and exc.lineno:
+        if isinstance(exc, SyntaxError) and exc.filename == CANDIDATE_FILE and exc.lineno:
             frames.append([exc.lineno, "<module>", self.line(exc.lineno)])
-        if _len(message) > EXCERPT_CHARS:
+        if len(message) > EXCERPT_CHARS:
             message = message[:EXCERPT_CHARS] + "..."
         return {"type": kind, "msg": message, "tb": frames[-TRACEBACK_FRAMES:]}
 
@@ -352,14 +348,14 @@ class Capture(io.TextIOBase):
         self.limit = limit
 
     def write(self, s):
-        if _type(s) is not str:
-            raise TypeError(f"write() argument must be str, not {_type(s).__name__}")
-        n = _len(s)
+        if type(s) is not str:
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        n = len(s)
         self.total += n
         if self.kept < EXCERPT_CHARS:
             piece = s[: EXCERPT_CHARS - self.kept]
             self.parts.append(piece)
-            self.kept += _len(piece)
+            self.kept += len(piece)
         if self.total > self.limit:
             raise _OutputLimit
         return n
@@ -384,7 +380,7 @@ class Tracer:
         self.state = {}  # frame -> (last line, {name: repr})
 
     def __call__(self, frame, event, arg):
-        if frame.f_code.co_filename != CANDIDATE_FILE or _len(self.events) >= TRACE_EVENTS:
+        if frame.f_code.co_filename != CANDIDATE_FILE or len(self.events) >= TRACE_EVENTS:
             return None
         self.state[frame] = (0, self._snapshot(frame))
         args = ", ".join(f"{k}={v}" for k, v in self.state[frame][1].items())
@@ -392,10 +388,10 @@ class Tracer:
         return self._local
 
     def _snapshot(self, frame):
-        return {k: _short_repr(v, 60) for k, v in frame.f_locals.items() if not k.startswith("__")}
+        return {k: _shortrepr(v, 60) for k, v in frame.f_locals.items() if not k.startswith("__")}
 
     def _add(self, text):
-        self.events.append(text if _len(text) <= TRACE_CHARS else text[: TRACE_CHARS - 3] + "...")
+        self.events.append(text if len(text) <= TRACE_CHARS else text[: TRACE_CHARS - 3] + "...")
 
     def _step(self, frame, suffix=""):
         line, before = self.state.get(frame, (0, {}))
@@ -409,15 +405,15 @@ class Tracer:
         self.state[frame] = (frame.f_lineno, now)
 
     def _local(self, frame, event, arg):
-        if _len(self.events) >= TRACE_EVENTS:
+        if len(self.events) >= TRACE_EVENTS:
             return None
         if event == "line":
             self._step(frame)
         elif event == "return":
-            self._step(frame, f"   -> returns {_short_repr(arg, 60)}")
+            self._step(frame, f"   -> returns {_shortrepr(arg, 60)}")
             self.state.pop(frame, None)
         elif event == "exception":
-            self._add(f"line {frame.f_lineno}: raises {arg[0].__name__}: {_short_repr(arg[1], 80)}")
+            self._add(f"line {frame.f_lineno}: raises {arg[0].__name__}: {_shortrepr(arg[1], 80)}")
         return self._local
 
 
@@ -445,12 +441,12 @@ class Runner:
             try:
                 sys.stdout, sys.stderr = out, err
                 if tracer is not None:
-                    sys.settrace(tracer)
+                    _settrace(tracer)
                 value = action()
             except BaseException as e:
                 exc = self.describer.exception(e, self.test_s)
             finally:
-                sys.settrace(None)
+                _settrace(None)
                 _setitimer(_ITIMER_REAL, 0)
         except _TestTimeout as e:  # the alarm fired while describing the candidate's exception
             exc = self.describer.exception(e, self.test_s)
@@ -516,7 +512,7 @@ def run_function(job, channel, code):
     if exc is None and fn is None:
         exc = {"type": "NameError", "msg": f"the program does not define a function named {entry!r}", "tb": []}
     elif exc is None and not callable(fn):
-        exc = {"type": "TypeError", "msg": f"{entry!r} is a {_type(fn).__name__}, not a function", "tb": []}
+        exc = {"type": "TypeError", "msg": f"{entry!r} is a {type(fn).__name__}, not a function", "tb": []}
     if exc is not None:
         channel.send({"t": "load_error", "exc": exc, "out": out, "err": err, "time": seconds})
         return
@@ -555,11 +551,11 @@ def _read_head(path, limit):
             if not chunk:
                 break
             chunks.append(chunk)
-            size += _len(chunk)
+            size += len(chunk)
     finally:
         posix.close(fd)
     data = b"".join(chunks)
-    return data[:limit], _len(data) > limit
+    return data[:limit], len(data) > limit
 
 
 def _program_child(job, code, describer, channel_fd):
@@ -576,8 +572,10 @@ def _program_child(job, code, describer, channel_fd):
             opened = posix.open(path, flags, 0o600)
             posix.dup2(opened, fd)
             posix.close(opened)
-        limit = job["output_bytes"]
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # more output: SIGXFSZ
+        # One byte over the output limit is how the harness sees that the program wanted to write
+        # more (Python ignores SIGXFSZ: past the limit, writes fail with EFBIG).
+        limit = job["output_bytes"] + 1
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
@@ -586,18 +584,18 @@ def _program_child(job, code, describer, channel_fd):
         report = {}
         try:
             if tracer is not None:
-                sys.settrace(tracer)
+                _settrace(tracer)
             exec(code, {"__name__": "__main__", "__builtins__": builtins})
             status = 0
         except SystemExit as e:  # sys.exit(): the exit status Python itself would give
-            if e.code is None or _isinstance(e.code, int):
+            if e.code is None or isinstance(e.code, int):
                 status = int(e.code or 0)
             else:
                 print(e.code, file=sys.stderr)
         except BaseException as e:
             report["exc"] = describer.exception(e, job["test_s"])
         finally:
-            sys.settrace(None)
+            _settrace(None)
         if tracer is not None:
             report["trace"] = tracer.events
         for stream in (sys.stdout, sys.stderr):

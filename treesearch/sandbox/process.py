@@ -27,7 +27,8 @@ from treesearch.sandbox.limits import Limits
 from treesearch.sandbox.values import ProtocolError
 
 # Reads the job from stdin, then runs the harness (a marshalled code object, so it is not compiled
-# again in every run and the sandbox needs no access to this package's files).
+# again in every run and the sandbox needs no access to this package's files) with its own copy of
+# the builtins, so a candidate that patches `builtins` does not change the harness's `str` or `len`.
 BOOTSTRAP = (
     "import marshal,posix\n"
     "b=[]\n"
@@ -37,7 +38,7 @@ BOOTSTRAP = (
     " b.append(c)\n"
     "c,j=marshal.loads(b''.join(b))\n"
     "del b\n"
-    "g={'__name__':'treesearch_sandbox_harness'}\n"
+    "g={'__name__':'treesearch_sandbox_harness','__builtins__':__builtins__.__dict__.copy()}\n"
     "exec(c,g)\n"
     "g['main'](j)\n"
 )

@@ -1,0 +1,5 @@
+"""Returns a list of ten million items."""
+
+
+def solve(n):
+    return [0] * 10**7

@@ -1,0 +1,6 @@
+"""A plain infinite loop in Python."""
+
+
+def solve(n):
+    while True:
+        n += 1

@@ -1,0 +1,5 @@
+"""Unbounded recursion."""
+
+
+def solve(n):
+    return solve(n + 1)

@@ -1,0 +1,3 @@
+"""A stdin/stdout program that prints forever."""
+while True:
+    print("2" * 10_000)

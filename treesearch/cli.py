@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--judge", action="store_true", help="run the final program on the hidden tests once")
     solve.set_defaults(run=run_solve)
 
+    from treesearch.export.view import add_view_parser
+
+    add_view_parser(sub)
+
     ev = sub.add_parser("eval", help="a strategy over HumanEval, HumanEval+ or MBPP, judged on hidden tests")
     ev.add_argument("--dataset", required=True, choices=["humaneval", "humaneval+", "mbpp"])
     ev.add_argument("--data-dir", type=Path, help="where the data files are (default: $TREESEARCH_DATA, the user cache)")
@@ -137,14 +141,13 @@ async def _search_and_judge(problem: Any, args: argparse.Namespace, model: str, 
 
 
 def run_solve(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from treesearch.problems import CodeProblem
 
     problem = CodeProblem.from_file(args.problem)
     model = _model(args)
     out = args.out or Path("runs") / f"solve-{safe_name(problem.id)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    console = Console(stderr=True)
+    console = _console(stderr=True)
     with _Progress(console, args.budget, problem.id) as progress:
         result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, progress.on_event))
     if result.best is not None:
@@ -159,8 +162,17 @@ def run_solve(args: argparse.Namespace) -> int:
     return 0 if result.solved else 3
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def _console(stderr: bool = False) -> Any:
+    """A rich console at least 120 columns wide, so tables stay readable when piped."""
     from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=max(console.width, 120))
+    return console
+
+
+def run_demo(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from treesearch.export.files import write_json
@@ -171,7 +183,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise CLIError(f"no problem files (*.json) in {args.problems}")
     model = _model(args, default="sim")
     problems = [CodeProblem.from_file(f) for f in files]
-    console = Console()
+    console = _console()
     if model == "sim":
         console.print("[dim]model: sim — the built-in simulated coder (a model of an LLM coder, offline); "
                       "these are simulator results, not an LLM's[/]")
@@ -202,7 +214,6 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from treesearch.evaluation import (
         EvalSettings,
@@ -220,7 +231,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
         seeds=tuple(args.seeds or [0]), workers=args.workers, concurrency=args.concurrency,
         value=args.value, api_base=args.api_base,
     )
-    console = Console()
+    console = _console()
     if model == "sim":
         console.print("[dim]model: sim — simulated coder; these are simulator figures, not an LLM's[/]")
     total = len(problems) * len(settings.seeds)
@@ -268,7 +279,8 @@ class _EvalProgress:
         self.done = ResultsFile(out / RESULTS).records if (out / RESULTS).exists() else []
         self.passed = sum(bool(r["passed_base"]) for r in self.done)
         self.progress = Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("pass {task.fields[rate]}"), TimeElapsedColumn(), console=console)
+                                 TextColumn("pass {task.fields[rate]}"), TimeElapsedColumn(), console=console,
+                                 disable=not console.is_terminal)
         self.task = self.progress.add_task("eval", total=total, completed=min(total, len(self.done)),
                                            rate=self._rate())
 
@@ -307,7 +319,7 @@ class _Progress:
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("calls · best {task.fields[best]}"), TimeElapsedColumn(),
-                                 console=console, transient=True)
+                                 console=console, transient=True, disable=not console.is_terminal)
         self.task = self.progress.add_task(label, total=budget, best="-")
         self.best = None
 

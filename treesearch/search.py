@@ -177,8 +177,11 @@ async def asearch(
     if run_dir is not None:
         from treesearch.export.tree_json import save_tree_json
 
+        from treesearch.export.html import write_viewer
+
         save_tree_json(state.tree, run_dir / "tree.json")
         write_json(run_dir / "result.json", result.to_dict())
+        write_viewer(run_dir)
     return result
 
 

@@ -28,7 +28,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass
 
 from treesearch.sandbox.cgroup import PidsCgroups, SlotCgroup
@@ -323,7 +322,7 @@ def _works(backend: Backend, drop_uid: int | None = None) -> str | None:
 @functools.cache
 def probe_backend(preferred: str = "auto") -> Backend:
     """The backend to use: bubblewrap if it works here (unless ``preferred`` is "rlimit"), else the
-    rlimit fallback with a RuntimeWarning saying what is not isolated. Probed once per process."""
+    rlimit fallback, whose ``warnings`` say what it does not isolate. Probed once per process."""
     if preferred not in BACKENDS:
         raise SandboxError(f"unknown sandbox backend {preferred!r}; choose from {', '.join(BACKENDS)}")
     python = python_executable()
@@ -359,7 +358,6 @@ def probe_backend(preferred: str = "auto") -> Backend:
     elif uid is None:
         notes.append("candidates run as the engine's own user and can signal the engine's processes")
     backend.warnings = tuple(notes) + _process_limit_warnings(backend)
-    warnings.warn("; ".join(backend.warnings), RuntimeWarning, stacklevel=2)
     return backend
 
 

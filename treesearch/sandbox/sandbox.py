@@ -7,6 +7,7 @@ import functools
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,7 +34,8 @@ class CallRecord:
 class Sandbox:
     """Runs untrusted programs on tests in isolated processes.
 
-    ``backend``: "auto" (bubblewrap if it works here, else the rlimit fallback with a warning),
+    ``backend``: "auto" (bubblewrap if it works here, else the rlimit fallback, with a
+    RuntimeWarning saying what it does not isolate),
     "bwrap" (raise SandboxError if it cannot run) or "rlimit". Runs go through a pool of
     ``max_concurrency`` worker threads (default: the number of CPUs), each waiting on one sandboxed
     process, so at most that many sandboxes run at once however many coroutines call :meth:`run`.
@@ -43,6 +45,8 @@ class Sandbox:
     def __init__(self, backend: str = "auto", limits: Limits | None = None,
                  max_concurrency: int | None = None) -> None:
         self._backend: Backend = probe_backend(backend)
+        if self._backend.warnings:
+            warnings.warn("sandbox: " + "; ".join(self._backend.warnings), RuntimeWarning, stacklevel=2)
         self.limits = limits or Limits()
         self.max_concurrency = max_concurrency or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sandbox")

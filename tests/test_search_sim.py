@@ -1,0 +1,185 @@
+"""The search engine end to end with the simulated coder and the real sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+import pytest
+
+from treesearch.engine.nodes import ThoughtNode
+from treesearch.judge import judge
+from treesearch.problems import CodeProblem
+from treesearch.sandbox import Sandbox
+from treesearch.sandbox.harness import test_fingerprint
+from treesearch.search import search
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "problems"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox() as box:
+        yield box
+
+
+def example(name: str) -> CodeProblem:
+    return CodeProblem.from_file(EXAMPLES / f"{name}.json")
+
+
+def first_program_failed(result) -> bool:
+    first = next(e for e in result.events if e["type"] == "evaluate")
+    return first["passed"] < first["total"]
+
+
+def test_rethink_solves_a_problem_whose_first_program_is_wrong(sandbox, tmp_path):
+    problem = example("merge_intervals")
+    for seed in range(60):
+        result = search(problem, model="sim", budget=12, seed=seed, sandbox=sandbox, concurrency=1,
+                        config={"width": 1, "max_debug_depth": 0}, out=tmp_path / str(seed))
+        if first_program_failed(result) and result.stats["rethinks_helped"] >= 1 and result.solved:
+            break
+    else:
+        pytest.fail("no seed in 0..59 where a rethink repaired a wrong first program")
+    # the rethought thought keeps its superseded version, with the feedback that disproved it
+    rethought = [p for p in result.tree.payload.values() if isinstance(p, ThoughtNode) and len(p.versions) > 1]
+    assert rethought
+    assert rethought[0].versions[0].superseded_because.endswith(")")
+    assert "visible tests passed" in rethought[0].versions[0].superseded_because
+    # the failed program is a superseded node that points at its replacement
+    superseded = [n for n in result.tree.nodes() if result.tree.stats(n)["superseded"]]
+    assert superseded and result.tree.payload[superseded[0]].superseded_by is not None
+    # ... and the run directory shows both
+    doc = orjson.loads((result.run_dir / "tree.json").read_bytes())
+    versions = [n["payload"]["versions"] for n in doc["nodes"] if n["kind"] == "thought"]
+    assert any(len(v) > 1 and v[0]["superseded_because"] for v in versions)
+    assert any(n["superseded"] for n in doc["nodes"])
+    assert (result.run_dir / "tree.html").stat().st_size > 0
+    assert result.model == "sim"
+
+
+def test_budget_ends_the_search_with_the_best_partial_program(sandbox):
+    problem = example("edit_distance")
+    for seed in range(60):
+        result = search(problem, model="sim", budget=3, seed=seed, sandbox=sandbox, concurrency=1,
+                        config={"width": 1, "rethink": False})
+        if not result.solved:
+            break
+    else:
+        pytest.fail("every seed solved edit_distance within 3 calls")
+    assert result.stopped_because == "budget: max_calls"
+    assert result.stats["llm_calls"] == 3
+    assert result.best is not None and result.best.value < 1.0
+    values = [e["value"] for e in result.events if e["type"] == "evaluate"]
+    assert result.best.value == max(values)
+
+
+def test_hidden_tests_never_run_during_search(sandbox):
+    problem = example("roman_numerals")
+    hidden = {test_fingerprint(t) for t in problem.hidden_tests}
+    visible = {test_fingerprint(t) for t in problem.visible_tests}
+    assert hidden and not hidden & visible
+    start = len(sandbox.call_log)
+    result = search(problem, model="sim", budget=16, seed=3, sandbox=sandbox)
+    during = [fp for call in sandbox.call_log[start:] for fp in call.fingerprints]
+    assert during and set(during) <= visible
+    assert not set(during) & hidden
+    asyncio.run(judge(problem, result.best.code, sandbox))
+    after = sandbox.call_log[start + len(sandbox.call_log[start:]) - 1]
+    assert set(after.fingerprints) == hidden  # the judge's one run, on the hidden tests only
+
+
+def test_the_policy_never_sees_hidden_tests(sandbox):
+    """The policy gets the search view of the problem: no hidden tests to leak into a prompt."""
+    seen = []
+
+    class Spy:
+        name = "sim-spy"
+
+        def __init__(self) -> None:
+            from policies.simulated import SimulatedCoder
+
+            self.inner = SimulatedCoder(seed=0)
+
+        async def propose(self, ctx, kind, n):
+            seen.append((len(ctx.problem.hidden_tests), len(ctx.problem.plus_tests)))
+            return await self.inner.propose(ctx, kind, n)
+
+    problem = example("two_sum")
+    assert problem.hidden_tests
+    search(problem, policy=Spy(), value="execution", budget=6, sandbox=sandbox)
+    assert seen and set(seen) == {(0, 0)}
+
+
+class CountingPayload(dict):
+    """A payload store that counts whole-store walks."""
+
+    walks = 0
+
+    def _walk(self):
+        CountingPayload.walks += 1
+
+    def items(self):
+        self._walk()
+        return super().items()
+
+    def values(self):
+        self._walk()
+        return super().values()
+
+    def __iter__(self):
+        self._walk()
+        return super().__iter__()
+
+
+def test_no_whole_tree_walks_per_step(sandbox, monkeypatch):
+    """Per-step work must not grow with the tree: the payload store is walked only for the final
+    pick, however many steps the search takes."""
+    from treesearch import tree as tree_module
+
+    original = tree_module.SearchTree.__init__
+
+    def patched(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.payload = CountingPayload(self.payload)
+
+    monkeypatch.setattr(tree_module.SearchTree, "__init__", patched)
+    walks, steps = [], []
+    for budget in (4, 40):
+        CountingPayload.walks = 0
+        result = search(example("spiral_order"), model="sim", budget=budget, seed=1, sandbox=sandbox,
+                        config={"early_stop": False, "width": 3})
+        walks.append(CountingPayload.walks)
+        steps.append(sum(e["type"] == "select" for e in result.events))
+    assert steps[1] >= 10 * steps[0]
+    assert walks[0] == walks[1] <= 2
+
+
+@pytest.mark.parametrize("strategy", ["mcts", "best_of_n", "self_debug", "beam"])
+def test_every_strategy_keeps_the_budget(strategy, sandbox, tmp_path):
+    problem = example("longest_increasing_subsequence")
+    result = search(problem, model="sim", strategy=strategy, budget=7, seed=2, sandbox=sandbox,
+                    config={"early_stop": False}, out=tmp_path)
+    assert result.stats["llm_calls"] <= 7
+    assert result.stopped_because.startswith(("budget", "exhausted"))
+    assert result.best is not None
+    saved = orjson.loads((tmp_path / "result.json").read_bytes())
+    assert saved["strategy"] == strategy and saved["model"] == "sim"
+    assert saved["stats"]["llm_calls"] == result.stats["llm_calls"]
+    assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == len(result.events)
+
+
+def test_same_seed_same_search(sandbox):
+    problem = example("word_frequency")
+    a = search(problem, model="sim", budget=10, seed=5, sandbox=sandbox, concurrency=1)
+    b = search(problem, model="sim", budget=10, seed=5, sandbox=sandbox, concurrency=1)
+    assert a.best.code == b.best.code
+    assert {k: v for k, v in a.stats.items() if k != "wall_s"} == {k: v for k, v in b.stats.items() if k != "wall_s"}
+
+
+def test_a_malformed_budget_is_a_clear_error():
+    with pytest.raises(ValueError, match="budget"):
+        search(example("two_sum"), model="sim", budget=0)
+    with pytest.raises(ValueError, match="unknown strategy"):
+        search(example("two_sum"), model="sim", strategy="greedy")

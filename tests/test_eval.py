@@ -1,0 +1,119 @@
+"""``treesearch eval``: resume after SIGKILL, the results file, the summary and pass@k."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from treesearch.datasets import find_data_file
+from treesearch.evaluation import EvalSettings, ResultsFile, pass_at_k, summarise
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _data_available() -> bool:
+    try:
+        find_data_file("HumanEval.jsonl.gz")
+        return True
+    except Exception:  # noqa: BLE001 - any lookup failure means: skip
+        return False
+
+
+needs_data = pytest.mark.skipif(not _data_available(), reason="HumanEval data not found (set TREESEARCH_DATA)")
+
+
+def eval_command(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "treesearch.cli", "eval", "--dataset", "humaneval", "--model", "sim",
+            "--budget", "8", "--limit", "12", "--workers", "2", "--out", str(out), *extra]
+
+
+def read_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@needs_data
+def test_eval_resumes_after_sigkill_without_loss_or_duplication(tmp_path):
+    out = tmp_path / "eval"
+    results = out / "results.jsonl"
+    proc = subprocess.Popen(eval_command(out, "--seed", "0", "--seed", "1"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not results.exists() or len(results.read_bytes().splitlines()) < 4):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = results.read_bytes()
+    finished_before = [json.loads(line) for line in before.splitlines() if line.endswith(b"}")]
+    assert 4 <= len(finished_before) < 24, "the kill should land mid-run"
+
+    done = subprocess.run(eval_command(out, "--seed", "0", "--seed", "1"), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    records = read_records(results)
+    keys = [(r["problem_id"], r["seed"]) for r in records]
+    assert len(keys) == len(set(keys)) == 24  # 12 problems x 2 seeds, none lost, none twice
+    for record in finished_before:  # the finished ones were kept as they were, not run again
+        assert record in records
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["records"] == 24
+    per_seed = summary["base"]["pass@1_per_seed"]
+    for seed in (0, 1):
+        expected = sum(r["passed_base"] for r in records if r["seed"] == seed) / 12
+        assert per_seed[str(seed)] == pytest.approx(expected)
+    assert "2" in summary["base"]["pass@k"]
+    assert summary["simulated"] is True
+
+    again = subprocess.run(eval_command(out, "--seed", "0", "--seed", "1"), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0
+    assert read_records(results) == records  # nothing left to do: nothing re-run
+
+
+def test_torn_last_line_is_dropped_and_cut(tmp_path):
+    path = tmp_path / "results.jsonl"
+    good = json.dumps({"problem_id": "a", "seed": 0}) + "\n"
+    path.write_text(good + '{"problem_id": "b", "se')
+    results = ResultsFile(path)
+    assert results.done() == {("a", 0)}
+    assert path.read_text() == good
+    results.append({"problem_id": "b", "seed": 0})
+    assert [json.loads(line)["problem_id"] for line in path.read_text().splitlines()] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("n", "c", "k", "expected"), [
+    (1, 1, 1, 1.0), (1, 0, 1, 0.0), (4, 2, 1, 0.5), (4, 1, 2, 0.5), (5, 0, 3, 0.0), (3, 2, 2, 1.0),
+])
+def test_pass_at_k_is_the_unbiased_estimator(n, c, k, expected):
+    assert pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+def test_summary_adds_up(tmp_path):
+    settings = EvalSettings(dataset="humaneval", model="sim", seeds=(0, 1))
+
+    def rec(pid, seed, base, plus):
+        return {"problem_id": pid, "seed": seed, "passed_base": base, "passed_plus": plus, "llm_calls": 4,
+                "tokens": 100, "executions": 2, "wall_s": 0.5, "rethinks_tried": 1, "rethinks_helped": 0,
+                "cost_usd": 0.0}
+
+    records = [rec("p1", 0, True, True), rec("p1", 1, True, False), rec("p2", 0, False, None), rec("p2", 1, True, None)]
+    summary = summarise(records, settings, ["p1", "p2"])
+    assert summary["base"]["pass@1_per_seed"] == {0: 0.5, 1: 1.0}
+    assert summary["base"]["pass@1_mean"] == pytest.approx(0.75)
+    assert summary["base"]["pass@k"][2] == pytest.approx(1.0)  # each problem passes at least once
+    assert summary["plus"]["pass@1_mean"] == pytest.approx(0.5)  # only p1 has plus tests
+    assert summary["per_problem"]["llm_calls"] == 4
+
+
+def test_unknown_ids_are_a_clear_error(tmp_path):
+    done = subprocess.run(eval_command(tmp_path / "x", "--ids", "HumanEval/0", "HumanEval/999"),
+                          capture_output=True, text=True, timeout=120)
+    if not _data_available():
+        assert done.returncode == 2 and "HumanEval.jsonl.gz" in done.stderr
+        return
+    assert done.returncode == 2
+    assert "unknown problem id(s): HumanEval/999" in done.stderr

@@ -175,9 +175,8 @@ async def asearch(
         seed=seed, tree=state.tree, run_dir=run_dir, events=events.events,
     )
     if run_dir is not None:
-        from treesearch.export.tree_json import save_tree_json
-
         from treesearch.export.html import write_viewer
+        from treesearch.export.tree_json import save_tree_json
 
         save_tree_json(state.tree, run_dir / "tree.json")
         write_json(run_dir / "result.json", result.to_dict())

@@ -100,8 +100,9 @@ async def run_mcts(state: SearchState, budget) -> str:
             else:
                 leaves, collisions = tree.select(free)
                 if leaves.size:
+                    terms = _selection_terms(state, leaves.tolist()) if cfg.log_selection_terms else None
                     state.events.emit("select", step=step, leaves=leaves.tolist(), collisions=collisions,
-                                      in_flight=len(pending))
+                                      in_flight=len(pending), terms=terms)
                 for leaf in leaves.tolist():
                     pending[asyncio.ensure_future(expand_leaf(state, leaf))] = leaf
         if not pending:
@@ -138,6 +139,8 @@ async def run_mcts(state: SearchState, budget) -> str:
         tree.release(released)
         if nodes:
             state.events.emit("backprop", step=step, nodes=nodes, values=values, selected=selected)
+        if released:
+            state.events.emit("release", step=step, nodes=released)
         step += 1
         if stop is None and (idle >= MAX_IDLE_STEPS or step >= cfg.max_iterations):
             stop = "exhausted: only terminal leaves left" if idle >= MAX_IDLE_STEPS else "max_iterations"
@@ -146,4 +149,16 @@ async def run_mcts(state: SearchState, budget) -> str:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             tree.release(list(pending.values()))
+            state.events.emit("release", step=step, nodes=list(pending.values()))
             pending.clear()
+
+
+def _selection_terms(state: SearchState, leaves: list[int]) -> dict[int, list[dict]]:
+    """The score terms (Q, exploration, score) of every child of every inner node on the selected
+    paths, as the selection saw them (in-flight counts of this batch included)."""
+    terms: dict[int, list[dict]] = {}
+    for leaf in leaves:
+        for node in state.tree.path_to(leaf)[:-1]:
+            if node not in terms:
+                terms[node] = state.tree.score_terms(node)
+    return terms

@@ -50,6 +50,8 @@ async def rethink(state: SearchState, code_id: int) -> int:
             break  # no reserved slot left beside the failed program
         state.tree.mark_superseded(code_id)
         failed.superseded_by = new_id
+        state.events.emit("supersede", node=code_id, by=new_id, thought=thought_id,
+                          version=len(thought.versions) - 1)
         evaluation = await state.evaluate(new_id)
         helped = evaluation.value > (failed.value or 0.0)
         state.stats.rethinks_helped += int(helped)

@@ -33,7 +33,8 @@ class SearchConfig:
     visible test; ``beam_width``: programs kept per level by the beam baseline;
     ``discriminator_top``: when > 0, the discriminator picks the final program among the top few;
     ``require_approval``: a program that passes the visible tests ends the search only when the
-    critic (if the value model has one) also approves it.
+    critic (if the value model has one) also approves it; ``log_selection_terms``: every ``select``
+    event carries the Q, exploration and score of each child on the selected paths.
     """
 
     strategy: str = "mcts"
@@ -50,6 +51,7 @@ class SearchConfig:
     beam_width: int = 2
     discriminator_top: int = 0
     require_approval: bool = False
+    log_selection_terms: bool = False
     max_iterations: int = 10_000
 
     def __post_init__(self) -> None:

@@ -28,7 +28,7 @@ class EventLog:
         event = {"seq": len(self.events), "t": round(time.monotonic() - self._start, 4), "type": type, **fields}
         self.events.append(event)
         if self._file is not None:
-            self._file.write(orjson.dumps(event, default=repr, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+            self._file.write(event_line(event))
             self._file.flush()
         for listener in self.listeners:
             listener(event)
@@ -38,6 +38,11 @@ class EventLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def event_line(event: dict[str, Any]) -> bytes:
+    """One event as a complete ``events.jsonl`` line."""
+    return orjson.dumps(event, default=repr, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS) + b"\n"
 
 
 def read_events(path: str | Path) -> list[dict[str, Any]]:

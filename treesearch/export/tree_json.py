@@ -2,7 +2,8 @@
 
 Schema (``schema_version`` 1)::
 
-    {"schema_version": 1, "root": 0, "best_path": [ids], "nodes": [
+    {"schema_version": 1, "root": 0, "best_path": [ids], "selection": {rule, c, c_base, q_mode, q_unvisited},
+     "nodes": [
         {"id", "parent" (null for the root), "children": [ids], "depth", "visits", "q_mean", "q_max",
          "prior", "in_flight", "expanded", "terminal", "superseded",
          "kind" (root | thought | code | debug | rethink), "payload": {...}}]}
@@ -14,11 +15,11 @@ disproved them); a program's holds its code, per-test feedback and evaluation (s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from treesearch.export.events import event_line
 from treesearch.export.files import write_atomic, write_json
 from treesearch.tree import SearchTree
 
@@ -37,7 +38,8 @@ def tree_to_dict(tree: SearchTree) -> dict[str, Any]:
             "kind": getattr(payload, "kind", None),
             "payload": payload.to_dict() if hasattr(payload, "to_dict") else payload,
         })
-    return {"schema_version": SCHEMA_VERSION, "root": 0, "best_path": tree.best_path(), "nodes": nodes}
+    return {"schema_version": SCHEMA_VERSION, "root": 0, "best_path": tree.best_path(),
+            "selection": dataclasses.asdict(tree.selection), "nodes": nodes}
 
 
 def save_tree_json(tree: SearchTree, path: str | Path) -> None:
@@ -45,11 +47,18 @@ def save_tree_json(tree: SearchTree, path: str | Path) -> None:
 
 
 def save_tree(tree: SearchTree, directory: str | Path) -> Path:
-    """``tree.json`` and, when the tree has an event log, ``events.jsonl`` in ``directory``."""
+    """``tree.json``, ``tree.html``, ``tree.dot`` and, when the tree has an event log,
+    ``events.jsonl`` in ``directory``."""
+    from treesearch.export.dot import tree_to_dot
+    from treesearch.export.html import render_html
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_tree_json(tree, directory / "tree.json")
+    doc = tree_to_dict(tree)
+    write_json(directory / "tree.json", doc)
+    write_atomic(directory / "tree.html", render_html(doc, tree.events, tree.selection).encode())
+    write_atomic(directory / "tree.dot", tree_to_dot(doc).encode())
     if tree.events:
         write_atomic(directory / "events.jsonl",
-                     b"".join(orjson.dumps(e, default=repr, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for e in tree.events))
+                     b"".join(event_line(e) for e in tree.events))
     return directory

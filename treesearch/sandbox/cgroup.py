@@ -32,18 +32,26 @@ class SlotCgroup:
     def __init__(self, path: Path, thread: threading.Thread | None = None) -> None:
         self.path = path
         self.thread = thread  # the worker thread that lives in it; None once retired
+        self.max_pids: int | None = None
 
     def prepare(self, max_pids: int) -> bool:
         """Before a run: nothing left of the previous one, and room for ``max_pids`` processes.
         False if killed processes of an earlier run still count (zombies that the host's pid 1 has
         not reaped yet) after a moment: then the thread needs a fresh cgroup."""
-        self.kill_all()
-        (self.path / "pids.max").write_text(str(max_pids + 1))  # + the engine's thread itself
-        for _ in range(50):
-            if int((self.path / "pids.current").read_text()) <= 1:
+        if max_pids != self.max_pids:
+            (self.path / "pids.max").write_text(str(max_pids + 1))  # + the engine's thread itself
+            self.max_pids = max_pids
+        for attempt in range(50):
+            if self.count() <= 1:
                 return True
+            if attempt == 0:
+                self.kill_all()
             time.sleep(0.002)
         return False
+
+    def count(self) -> int:
+        """Processes counted against the cgroup (the engine's thread included)."""
+        return int((self.path / "pids.current").read_text())
 
     def kill_all(self) -> None:
         """SIGKILL every process in the cgroup but the engine, until none is left (a fork bomb

@@ -8,6 +8,7 @@ the Numba kernels do no bounds checks: a bad id or value raises :class:`TreeErro
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from treesearch.core import (
     backprop_batch,
     best_path,
     child_scores,
+    exploration_scale_table,
     grown,
     mark_superseded,
     release_batch,
@@ -80,6 +82,20 @@ class SelectionConfig:
     def kernel_args(self) -> tuple[int, float, float, int, float]:
         return RULES[self.rule], self.constant, float(self.c_base), Q_MODES[self.q_mode], float(self.q_unvisited)
 
+    def scale_table(self) -> np.ndarray:
+        """The exploration factor for small visit counts, shared by every tree with this config."""
+        return _scale_table(RULES[self.rule], self.constant, float(self.c_base))
+
+
+SCALE_TABLE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=16)
+def _scale_table(rule: int, c: float, c_base: float) -> np.ndarray:
+    table = exploration_scale_table(rule, c, c_base, SCALE_TABLE_SIZE)
+    table.setflags(write=False)
+    return table
+
 
 class SearchTree:
     """A search tree whose root (id 0) exists from the start.
@@ -100,6 +116,7 @@ class SearchTree:
         self.max_nodes = int(max_nodes)
         self.arrays = allocate(min(max(capacity, 1), self.max_nodes))
         self.selection = selection or SelectionConfig()
+        self._scales = self.selection.scale_table()
         self.payload: dict[int, Any] = {}
         self.events: list[dict[str, Any]] = []  # the search's event log, when a search owns the tree
         self.size = 1
@@ -233,7 +250,8 @@ class SearchTree:
         if attempts < 1:
             raise TreeError(f"max_attempts must be >= 1, got {attempts}")
         out = np.empty(k, np.int32)
-        n, collisions = select_batch(self.arrays, root, k, attempts, *self.selection.kernel_args(), out)
+        n, collisions = select_batch(self.arrays, root, k, attempts, *self.selection.kernel_args(),
+                                     self._scales, out)
         return out[:n], int(collisions)
 
     def _check_release(self, selected: Iterable[int] | np.ndarray) -> np.ndarray:

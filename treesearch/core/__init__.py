@@ -26,6 +26,7 @@ from treesearch.core.selection import (
     RULE_UCT,
     RULES,
     child_scores,
+    exploration_scale_table,
     select_batch,
 )
 from treesearch.core.structure import append_children, best_path, mark_superseded
@@ -33,6 +34,6 @@ from treesearch.core.structure import append_children, best_path, mark_supersede
 __all__ = [
     "BYTES_PER_NODE", "EXPANDED", "NO_NODE", "Q_MAX", "Q_MEAN", "Q_MODES", "RESERVED", "RULES",
     "RULE_PUCB", "RULE_PUCT", "RULE_UCT", "SUPERSEDED", "TERMINAL", "TreeArrays", "allocate",
-    "append_children", "backprop_batch", "best_path", "child_scores", "grown", "mark_superseded",
+    "append_children", "backprop_batch", "best_path", "child_scores", "exploration_scale_table", "grown", "mark_superseded",
     "release_batch", "select_batch",
 ]

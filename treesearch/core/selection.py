@@ -59,6 +59,17 @@ def exploration_scale(rule, c, c_base, parent_n):
 
 
 @njit(cache=True)
+def exploration_scale_table(rule, c, c_base, size):
+    """:func:`exploration_scale` for N = 0 .. size - 1. Visit counts are whole numbers, and most nodes
+    on a path have small ones, so selection looks the shared factor up instead of taking two
+    logarithms and a square root per level; the entries are the same floats the function returns."""
+    table = np.empty(size, np.float64)
+    for n in range(size):
+        table[n] = exploration_scale(rule, c, c_base, np.float64(n))
+    return table
+
+
+@njit(cache=True)
 def exploration(rule, scale, child_n, prior):
     """The exploration term of one child, given its parent's :func:`exploration_scale`."""
     if rule == RULE_UCT:
@@ -69,9 +80,14 @@ def exploration(rule, scale, child_n, prior):
 
 
 @njit(cache=True)
-def select_child(t, node, rule, c, c_base, q_mode, q_unvisited):
-    """The child of ``node`` with the highest score; NO_NODE when none is selectable."""
-    scale = exploration_scale(rule, c, c_base, np.float64(t.visits[node]) + np.float64(t.in_flight[node]))
+def select_child(t, node, rule, c, c_base, q_mode, q_unvisited, scales):
+    """The child of ``node`` with the highest score; NO_NODE when none is selectable. ``scales`` is
+    an :func:`exploration_scale_table` for the same rule and constants."""
+    parent_n = np.float64(t.visits[node]) + np.float64(t.in_flight[node])
+    if parent_n < scales.shape[0]:
+        scale = scales[np.int64(parent_n)]
+    else:
+        scale = exploration_scale(rule, c, c_base, parent_n)
     best = NO_NODE
     best_score = -np.inf
     first = t.first_child[node]
@@ -106,7 +122,7 @@ def child_scores(t, node, rule, c, c_base, q_mode, q_unvisited, out_q, out_u):
 
 
 @njit(cache=True)
-def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited, out_leaves):
+def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited, scales, out_leaves):
     """Select up to ``k`` distinct leaves below ``root`` into ``out_leaves``.
 
     Each selection adds one in-flight count on its path, so the next one sees it. A walk that ends on
@@ -125,7 +141,7 @@ def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited,
             break
         node = root
         while (t.flags[node] & EXPANDED) != 0 and (t.flags[node] & TERMINAL) == 0:
-            child = select_child(t, node, rule, c, c_base, q_mode, q_unvisited)
+            child = select_child(t, node, rule, c, c_base, q_mode, q_unvisited, scales)
             if child == NO_NODE:
                 break
             node = child

@@ -58,6 +58,7 @@ EXPECTED = {
     "read_secrets": attack("ok", contained_by=OTHER_UID),
     "network": attack("ok", contained_by=BWRAP_ONLY),
     "write_outside": attack("ok", contained_by=BWRAP_ONLY),
+    "read_host_files": attack("ok", contained_by=BWRAP_ONLY),
     "kill_parent": attack("ok", contained_by=OTHER_UID),
     "kill_everything": attack("ok", contained_by=OTHER_UID),
     "sys_exit_at_load": attack("load_error"),

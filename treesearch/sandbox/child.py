@@ -156,7 +156,7 @@ class Copier:
         if issubclass(t, set):
             return self._copy(set(set.__iter__(v)), d - 1)
         self.opaque = True
-        return Opaque(f"a {t.__name__} object, not plain data ({_shortrepr(v, 80)})")
+        return Opaque(f"a {t.__name__} object, not plain data ({_short_repr(v, 80)})")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ class Channel:
 # Describing what happened: exceptions, captured output, execution traces.
 
 
-def _shortrepr(v, limit):
+def _short_repr(v, limit):
     """repr() that cannot raise and stays short; large built-in containers are summarised first, so
     a million-element list is not rendered just to be cut."""
     t = type(v)
@@ -296,7 +296,7 @@ def _shortrepr(v, limit):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _safestr(exc):
+def _safe_str(exc):
     try:
         text = str(exc)
         return text if type(text) is str else "<unprintable>"
@@ -321,7 +321,7 @@ class Describer:
         elif isinstance(exc, _OutputLimit):
             kind, message = "OutputLimitExceeded", "the test printed more than the output limit"
         else:
-            kind, message = type(exc).__name__, _safestr(exc)
+            kind, message = type(exc).__name__, _safe_str(exc)
         frames = []
         tb = exc.__traceback__
         while tb is not None:
@@ -348,7 +348,7 @@ class Capture(io.TextIOBase):
         self.limit = limit
 
     def write(self, s):
-        if type(s) is not str:
+        if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         n = len(s)
         self.total += n
@@ -388,7 +388,7 @@ class Tracer:
         return self._local
 
     def _snapshot(self, frame):
-        return {k: _shortrepr(v, 60) for k, v in frame.f_locals.items() if not k.startswith("__")}
+        return {k: _short_repr(v, 60) for k, v in frame.f_locals.items() if not k.startswith("__")}
 
     def _add(self, text):
         self.events.append(text if len(text) <= TRACE_CHARS else text[: TRACE_CHARS - 3] + "...")
@@ -410,10 +410,10 @@ class Tracer:
         if event == "line":
             self._step(frame)
         elif event == "return":
-            self._step(frame, f"   -> returns {_shortrepr(arg, 60)}")
+            self._step(frame, f"   -> returns {_short_repr(arg, 60)}")
             self.state.pop(frame, None)
         elif event == "exception":
-            self._add(f"line {frame.f_lineno}: raises {arg[0].__name__}: {_shortrepr(arg[1], 80)}")
+            self._add(f"line {frame.f_lineno}: raises {arg[0].__name__}: {_short_repr(arg[1], 80)}")
         return self._local
 
 
@@ -472,18 +472,15 @@ def _function_test(runner, test, module, pristine, fn, entry, tracer):
         value, exc, out, err, seconds = runner.guarded(lambda: copier.plain(fn(*args)), tracer)
         fields = {} if exc is not None else {"v": value}
     elif mode == "expr":
-        setup = compile(test[1], TEST_FILE, "exec", dont_inherit=True)
-        expr = compile(test[2], TEST_FILE, "eval", dont_inherit=True)
         ns = _test_namespace(module, pristine, fn, entry)
 
         def evaluate():
-            exec(setup, ns)
-            return copier.plain(eval(expr, ns))
+            exec(compile(test[1], TEST_FILE, "exec", dont_inherit=True), ns)
+            return copier.plain(eval(compile(test[2], TEST_FILE, "eval", dont_inherit=True), ns))
 
         value, exc, out, err, seconds = runner.guarded(evaluate, tracer)
         fields = {} if exc is not None else {"v": value}
     else:  # "assert": the test code judges; the candidate's results reach it as plain copies
-        check = compile(test[1], TEST_FILE, "exec", dont_inherit=True)
         returned = []
 
         def proxy(*args, **kwargs):
@@ -494,7 +491,9 @@ def _function_test(runner, test, module, pristine, fn, entry, tracer):
             return result if copy.opaque else plain
 
         ns = _test_namespace(module, pristine, proxy, entry)
-        _, exc, out, err, seconds = runner.guarded(lambda: exec(check, ns), tracer)
+        _, exc, out, err, seconds = runner.guarded(
+            lambda: exec(compile(test[1], TEST_FILE, "exec", dont_inherit=True), ns), tracer
+        )
         fields = {"ok": exc is None}
         if returned:
             fields["v"] = returned[0]

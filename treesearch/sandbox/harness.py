@@ -222,7 +222,8 @@ def _plan_code(code: str, entry_point: str) -> TestPlan:
         )
     call, expected = shape
     lines = code.splitlines()
-    setup = "\n".join([*lines[: last.lineno - 1], lines[last.lineno - 1][: last.col_offset]])
+    before = lines[last.lineno - 1].encode()[: last.col_offset].decode()  # col_offset counts UTF-8 bytes
+    setup = "\n".join([*lines[: last.lineno - 1], before])
     return TestPlan(
         spec=("expr", setup, ast.get_source_segment(code, call)), judge="parent", expected=expected,
         strict_types=True, input_text=excerpt(_renamed(call, entry_point), INPUT_CHARS),

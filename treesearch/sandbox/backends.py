@@ -1,10 +1,12 @@
 """Isolation backends, and the start-up probe that picks one.
 
-``bwrap`` (bubblewrap): each run is a fresh ``python -I -S`` in new user, pid, network, mount, ipc
-and uts namespaces. The file system is a read-only view of ``/usr`` (and ``/lib``...) and the Python
-installation, nothing else of the host (no home directories, no ``/etc``, no project files), plus a
-private size-capped tmpfs at ``/tmp`` as the working directory; ``--die-with-parent`` and the pid
-namespace make sure nothing outlives the run. The candidate runs as uid 65534 inside.
+``bwrap`` (bubblewrap): each run is a fresh ``python -I -S`` in new user, pid, network, mount, ipc,
+uts and cgroup namespaces. The file system is a read-only view of ``/usr`` (and ``/lib``...) and the
+Python installation, nothing else of the host (no home directories, no ``/etc``, no project files or
+test data), plus ``/dev/null``, ``zero``, ``random`` and ``urandom``, a ``/proc`` that shows only the
+sandbox, and a private size-capped tmpfs at ``/tmp`` as the working directory. The harness is the pid
+namespace's init, so everything the candidate starts dies with it, and ``--die-with-parent`` ties the
+sandbox to the engine. The candidate runs as uid 65534 inside.
 
 ``rlimit``, the fallback where bubblewrap is missing or cannot create namespaces (in Docker, or where
 user namespaces are restricted): the same launcher and harness with rlimits, a private temp dir as
@@ -40,6 +42,9 @@ NOBODY = 65534
 MARKER = "treesearch-sandbox:"
 BACKENDS = ("auto", "bwrap", "rlimit")
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# The devices a program may need, bound one by one: a few mounts fewer than bwrap's --dev (tty, pts,
+# shm), and mounts are much of what a sandbox costs to set up and tear down.
+DEVICES = [arg for dev in ("null", "zero", "random", "urandom") for arg in ("--dev-bind", f"/dev/{dev}", f"/dev/{dev}")]
 PROBE_SECONDS = 20.0
 
 
@@ -174,7 +179,7 @@ class BwrapBackend(Backend):
         # sends to it from inside are ignored, as for any init.
         argv = [
             self.bwrap, "--unshare-all", *user, "--die-with-parent", "--new-session", "--as-pid-1",
-            "--info-fd", str(info_write), *self.mounts, "--dev", "/dev", "--proc", "/proc", *tmp,
+            "--info-fd", str(info_write), *self.mounts, *DEVICES, "--proc", "/proc", *tmp,
             "--remount-ro", "/", "--chdir", "/tmp", "--", *command, marker,
         ]
         return Spawn(

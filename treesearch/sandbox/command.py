@@ -188,19 +188,19 @@ def run_command(backend: Backend, command: str, workdir: str, limits: Limits, re
 def _bind_paths(argv: list[str], workdir: str, read_only: tuple[str, ...]) -> list[str]:
     """bubblewrap's arguments with the extra mounts added before the root is made read-only (bind
     mounts are separate mounts, so they keep their own mode) and the work directory as the current
-    directory (bubblewrap uses the last ``--chdir``)."""
+    directory."""
     try:
-        at, end = argv.index("--remount-ro"), argv.index("--")
+        at, chdir = argv.index("--remount-ro"), argv.index("--chdir")
     except ValueError as e:
-        raise SandboxError("unexpected bubblewrap command line: no --remount-ro / -- to add mounts before") from e
+        raise SandboxError("unexpected bubblewrap command line: no --remount-ro / --chdir") from e
     mounts = []
     for path in read_only:
         if os.path.exists(path):
             mounts += ["--ro-bind", path, path]
     mounts += ["--bind", workdir, workdir]
-    end += len(mounts)
-    argv = argv[:at] + mounts + argv[at:]
-    return argv[:end] + ["--chdir", workdir] + argv[end:]
+    argv = list(argv)
+    argv[chdir + 1] = workdir
+    return argv[:at] + mounts + argv[at:]
 
 
 def _collect(proc: subprocess.Popen, output: _Output, deadline: float) -> str:

@@ -361,6 +361,13 @@ def test_bad_requests_raise_sandbox_errors(sandbox):
         Limits(wall_s=0)
 
 
+def test_a_sandbox_that_cannot_start_is_an_error_not_a_verdict(sandbox):
+    # 1 MB of address space: the harness fails while confining itself, before the candidate runs.
+    with pytest.raises(SandboxError, match="failed to start"):
+        sandbox.run_sync("def f(x):\n    return x\n", "function", function_tests(((1,), 1)), "f",
+                         limits=Limits(memory_mb=1))
+
+
 def test_nothing_is_left_running_or_on_disk_after_runs(each_backend):
     before = {p for p in os.listdir("/tmp") if p.startswith("treesearch-sandbox-")}
     program = "import os\ndef f(x):\n    open('scratch', 'w').write('x' * 1000)\n    return sorted(os.listdir('.'))\n"

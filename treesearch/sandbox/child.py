@@ -13,8 +13,9 @@ carry the values the candidate computed and the parent judges them. Only general
 ``harness.py``) are judged in here, and the parent records that weaker guarantee on each outcome.
 Stdio programs run in a forked child per test, so they never touch the harness process.
 
-Frames: 4-byte big-endian length, then a JSON object (ASCII). ``{"t": "loaded"}`` after the
-candidate module ran, ``{"t": "load_error", "exc": ...}`` if it raised, one ``{"t": "test", "i": i, ...}``
+Frames: 4-byte big-endian length, then a JSON object (ASCII). ``{"t": "ready"}`` once the harness
+has confined itself, before any candidate code runs (so the parent can tell a sandbox that failed to
+start from a candidate that crashed), ``{"t": "loaded"}`` after the candidate module ran, ``{"t": "load_error", "exc": ...}`` if it raised, one ``{"t": "test", "i": i, ...}``
 per test in order, and ``{"t": "done"}`` at the end. Values are tagged JSON (``{"$tuple": [...]}``,
 ``{"$set": [...]}``, ...; see ``values.py`` for the decoder).
 """
@@ -680,6 +681,7 @@ def main(job):
     confine(job)
     faulthandler.enable(file=sys.__stderr__)  # a segfault leaves the candidate's stack in stderr
     _signal.signal(_signal.SIGALRM, _on_alarm)
+    channel.send({"t": "ready"})
     try:
         code = compile(job["code"], CANDIDATE_FILE, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as e:  # the parent checks syntax first; this is a backstop

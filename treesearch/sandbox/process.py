@@ -43,6 +43,7 @@ BOOTSTRAP = (
     "g['main'](j)\n"
 )
 STARTUP_S = 5.0  # time to start the interpreter in the sandbox, on top of the first test's limit
+STARTS = 3  # attempts at starting a sandbox that exits before its harness is ready
 GRACE_S = 0.5  # how long the parent waits past the harness's own per-test timer
 EXCERPT_BYTES = 4000  # process-level stdout/stderr kept
 FRAME_OVERHEAD = 1 << 18
@@ -67,11 +68,13 @@ def python_command(python: str) -> list[str]:
 class Launch:
     """What one sandboxed process did.
 
-    ``ended``: "exited" (on its own), "test_timeout" (no frame within the per-test limit plus grace),
-    "wall_timeout", "output_limit" (process stdout+stderr over the limit) or "protocol_error"; all
-    but "exited" mean the parent killed it.
+    ``started``: the harness reported ready (before any candidate code ran). ``frames``: what it
+    reported after that. ``ended``: "exited" (on its own), "test_timeout" (no frame within the
+    per-test limit plus grace), "wall_timeout", "output_limit" (process stdout+stderr over the limit)
+    or "protocol_error"; all but "exited" mean the parent killed it.
     """
 
+    started: bool = False
     frames: list[dict[str, Any]] = field(default_factory=list)
     ended: str = "exited"
     detail: str = ""
@@ -86,7 +89,20 @@ class Launch:
 
 
 def launch(backend: Backend, job: dict[str, Any], limits: Limits, deadline: float) -> Launch:
-    """Run the harness on ``job`` (code, kind, entry, tests as specs, trace) in a fresh sandbox."""
+    """Run the harness on ``job`` (code, kind, entry, tests as specs, trace) in a fresh sandbox.
+    A sandbox that ends before its harness is ready (bubblewrap could not create a namespace, the
+    interpreter could not start) is the machine's failure, not the candidate's: it is started again,
+    and after STARTS attempts the SandboxError says why."""
+    for _ in range(STARTS):
+        result = _launch_once(backend, job, limits, deadline)
+        if result.started or result.ended != "exited":
+            return result
+    stderr = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    raise SandboxError(f"the {backend.name} sandbox failed to start (exit status {result.returncode}): "
+                       + (stderr[-1] if stderr else "no error message"))
+
+
+def _launch_once(backend: Backend, job: dict[str, Any], limits: Limits, deadline: float) -> Launch:
     spawn = backend.spawn(python_command(backend.python), limits)
     result_read, result_write = os.pipe()
     rlimits = [(name, spawn.nproc if name == "RLIMIT_NPROC" else value) for name, value in limits.rlimits()]
@@ -236,7 +252,13 @@ class _Session:
             data = bytes(self.buffer[4 : 4 + size])
             del self.buffer[: 4 + size]
             try:
-                frame = _check_frame(json.loads(data), self.launch.frames, self.tests_seen, self.n_tests)
+                frame = json.loads(data)
+                if not self.launch.started:
+                    if frame != {"t": "ready"}:
+                        raise ProtocolError("the first frame is not 'ready'")
+                    self.launch.started = True
+                    continue
+                frame = _check_frame(frame, self.launch.frames, self.tests_seen, self.n_tests)
             except (ValueError, RecursionError) as e:  # json.JSONDecodeError and ProtocolError included
                 self._protocol_error(str(e)[:200])
                 return

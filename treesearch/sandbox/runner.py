@@ -219,6 +219,8 @@ class _Run:
         """(status, reason) for a process that ended before reporting everything."""
         during = "while loading the program" if loading else "during this test"
         limits = self.limits
+        if not launch.started:  # only a timeout ends a launch before the harness is ready
+            return "timeout", f"the sandbox did not start within {process.STARTUP_S + limits.test_s:g} s (an overloaded machine?)"
         if launch.ended == "test_timeout":
             what = "loading the program" if loading else "the test"
             return "timeout", f"{what} did not finish within the {limits.test_s:g} s limit and was stopped"

@@ -5,6 +5,7 @@ async pool. Hostile programs are in test_sandbox_hostile.py."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import textwrap
@@ -22,6 +23,7 @@ from treesearch.sandbox import (
     test_fingerprint,
 )
 from treesearch.sandbox.backends import marked_processes, probe_backend
+from treesearch.sandbox.runner import execute
 
 FAST = Limits(wall_s=8, test_s=1.0, output_bytes=100_000)
 
@@ -361,11 +363,11 @@ def test_bad_requests_raise_sandbox_errors(sandbox):
         Limits(wall_s=0)
 
 
-def test_a_sandbox_that_cannot_start_is_an_error_not_a_verdict(sandbox):
-    # 1 MB of address space: the harness fails while confining itself, before the candidate runs.
+def test_a_sandbox_that_cannot_start_is_an_error_not_a_verdict():
+    broken = copy.copy(probe_backend("auto"))
+    broken.python = "/nonexistent/python3"  # bubblewrap (or exec) fails before the harness is ready
     with pytest.raises(SandboxError, match="failed to start"):
-        sandbox.run_sync("def f(x):\n    return x\n", "function", function_tests(((1,), 1)), "f",
-                         limits=Limits(memory_mb=1))
+        execute(broken, "def f(x):\n    return x\n", "function", function_tests(((1,), 1)), "f", FAST, False)
 
 
 def test_nothing_is_left_running_or_on_disk_after_runs(each_backend):

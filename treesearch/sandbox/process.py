@@ -17,6 +17,7 @@ import select
 import subprocess
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,7 @@ class _Session:
         self.launch = Launch()
         self.frame_deadline = time.monotonic() + STARTUP_S + limits.test_s
 
-    def run(self, kill: Any) -> Launch:
+    def run(self, kill: Callable[[], None]) -> Launch:
         proc = self.proc
         pidfd = os.pidfd_open(proc.pid)
         stdin, stdout, stderr = proc.stdin.fileno(), proc.stdout.fileno(), proc.stderr.fileno()

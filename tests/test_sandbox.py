@@ -145,6 +145,8 @@ def test_a_missing_function_is_a_load_error_that_says_so(sandbox):
     assert result.status == "load_error" and not result.passed
     assert "does not define a function named 'f'" in result.error
     assert all(o.status == "not_run" for o in result.outcomes)
+    text = render_feedback(result)
+    assert text.startswith("The program failed while loading") and "does not define a function named 'f'" in text
 
 
 def test_an_exception_while_loading_names_the_line(sandbox):
@@ -200,6 +202,7 @@ def test_tests_not_reached_before_the_wall_limit_fail_as_not_run(sandbox):
     assert result.status == "timeout"
     assert [o.status for o in result.outcomes] == ["timeout", "not_run", "not_run", "not_run"]
     assert "wall-time limit" in result.outcomes[0].error and "wall-time limit" in result.outcomes[1].error
+    assert "Tests 2-4: not run: the run reached its 1 s wall-time limit." in render_feedback(result)
 
 
 def test_memory_and_printing_limits_are_per_test(sandbox):

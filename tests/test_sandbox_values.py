@@ -154,6 +154,8 @@ def test_comparison_rules():
     assert not values_equal([1, 2], (1, 2), strict=True)
     assert values_equal((1, 2), [1, 2], strict=False)
     assert values_equal({"a": [1.0, (2,)]}, {"a": [1, (2,)]})
+    assert values_equal({1: 2, None: 3}, {"1": 2, "null": 3}, strict=False)  # JSON has only text keys
+    assert not values_equal({1: 2}, {"1": 2}, strict=True)
     assert not values_equal({"a": 1}, {"a": 1, "b": 2})
     assert values_equal({1, 2}, frozenset({2, 1}))
     assert values_equal(complex(1, 1e-12), 1)

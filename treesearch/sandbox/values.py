@@ -7,14 +7,16 @@ Comparison rules (the parent's, whatever the candidate's objects might claim abo
   This is slightly more lenient than a literal ``==`` in an assert, on purpose: a float computed in a
   different but equivalent order should pass.
 * Lists and tuples: element-wise. With ``strict`` (the expected value came from Python source, as in
-  an assert) a list is not a tuple, as in Python; otherwise (it came from JSON, which has no tuples)
-  either matches.
+  an assert) a list is not a tuple, as in Python; otherwise (it came from JSON, which has no tuples
+  and only text keys) either matches, and dict keys compare as JSON would write them (``{1: 2}``
+  matches ``{"1": 2}``).
 * Dicts: same keys, values compared by these rules. Sets: Python set equality.
 * Anything the harness could not send (an :class:`Opaque`) never equals anything.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import reprlib
 from typing import Any
@@ -107,6 +109,8 @@ def values_equal(actual: Any, expected: Any, strict: bool = True) -> bool:
             values_equal(a, e, strict) for a, e in zip(actual, expected)
         )
     if isinstance(actual, dict) and isinstance(expected, dict):
+        if not strict and actual.keys() != expected.keys():
+            actual = {_json_key(k): v for k, v in actual.items()}
         return actual.keys() == expected.keys() and all(
             values_equal(actual[k], expected[k], strict) for k in expected
         )
@@ -115,6 +119,13 @@ def values_equal(actual: Any, expected: Any, strict: bool = True) -> bool:
     ):
         return False
     return actual == expected
+
+
+def _json_key(key: Any) -> Any:
+    """A dict key as JSON writes it (json.dumps turns 1 into "1", True into "true")."""
+    if isinstance(key, (bool, int, float)) or key is None:
+        return json.dumps(key)
+    return key
 
 
 def normalise_output(text: str) -> str:

@@ -3,9 +3,9 @@
 For each backend that works here (``bwrap``, ``rlimit``):
 
 * ``trivial``: a one-line function with one test. Executions per second through ``Sandbox.run`` with
-  all runs submitted at once (the pool runs ``concurrency`` sandboxes at a time: the number of cores,
-  the default, and twice that); the latency of one run at a time (the per-run overhead); and the CPU
-  time per run, the engine's and the sandboxes' (``getrusage``), which other load does not inflate.
+  all runs submitted at once (the pool runs ``concurrency`` sandboxes at a time: one per core, and
+  two per core, the default); the latency of one run at a time (the per-run overhead); and the CPU
+  time per run, the engine's and the sandboxes' (``getrusage``).
 * ``humaneval``: every canonical solution with its full official tests (split into one test per
   assert, all tests of a candidate in one sandbox), all submitted at once: candidates and tests per second.
 
@@ -178,7 +178,8 @@ def main() -> None:
     result["floor"] = floor(30 if args.quick else 100)
     result["machine"]["load_after"] = os.getloadavg()
     bwrap_row = next((r for r in result["trivial"] if r["backend"] == "bwrap"), None)
-    result["target"] = {"per_s": TARGET, "met": bool(bwrap_row and bwrap_row["per_s_cores"] >= TARGET)}
+    result["target"] = {"per_s": TARGET, "concurrency": "2x_cores (the default)",
+                        "met": bool(bwrap_row and bwrap_row["per_s_2x_cores"] >= TARGET)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -200,7 +201,8 @@ def print_tables(result: dict) -> None:
         console.print(f"backend {name}: {'available' if info['available'] else 'unavailable'} - {note}")
 
     table = Table(title="trivial program, one test")
-    for column in ("backend", "exec/s (cores)", "exec/s (2x cores)", "latency median", "latency mean", "CPU/run"):
+    for column in ("backend", "exec/s, 1 per core", "exec/s, 2 per core (default)", "latency median",
+                   "latency mean", "CPU/run"):
         table.add_column(column, justify="right")
     for r in result["trivial"]:
         table.add_row(r["backend"], f"{r['per_s_cores']:.1f}", f"{r['per_s_2x_cores']:.1f}",
@@ -221,8 +223,8 @@ def print_tables(result: dict) -> None:
         table.add_row(name, f"{r['latency_ms_median']:.1f} ms", f"{r['cpu_ms_per_run']:.1f} ms")
     console.print(table)
     target = result["target"]
-    console.print(f"target: >= {target['per_s']} isolated executions/s with bwrap at concurrency = cores: "
-                  f"{'met' if target['met'] else 'NOT met'}")
+    console.print(f"target: >= {target['per_s']} isolated executions/s with bwrap, default concurrency "
+                  f"(2 per core): {'met' if target['met'] else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,11 @@ class Sandbox:
     ``backend``: "auto" (bubblewrap if it works here, else the rlimit fallback, with a
     RuntimeWarning saying what it does not isolate),
     "bwrap" (raise SandboxError if it cannot run) or "rlimit". Runs go through a pool of
-    ``max_concurrency`` worker threads (default: the number of CPUs), each waiting on one sandboxed
-    process, so at most that many sandboxes run at once however many coroutines call :meth:`run`.
+    ``max_concurrency`` worker threads, each waiting on one sandboxed process, so at most that many
+    sandboxes run at once however many coroutines call :meth:`run`. The default is two per CPU: a
+    run spends part of its life blocked (starting processes, setting up and tearing down
+    namespaces), and with one run per CPU the CPUs idle through it (bench/sandbox_bench.py measures
+    both).
     Cancelling a coroutine does not stop its sandbox early; the run's wall-time limit bounds it.
     """
 
@@ -48,7 +51,7 @@ class Sandbox:
         if self._backend.warnings:
             warnings.warn("sandbox: " + "; ".join(self._backend.warnings), RuntimeWarning, stacklevel=2)
         self.limits = limits or Limits()
-        self.max_concurrency = max_concurrency or os.cpu_count() or 1
+        self.max_concurrency = max_concurrency or 2 * (os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sandbox")
         self.call_log: list[CallRecord] = []
         self._log_lock = threading.Lock()

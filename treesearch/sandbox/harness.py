@@ -22,6 +22,7 @@ import ast
 import copy
 import functools
 import hashlib
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,7 @@ def split_test_code(test_code: str, entry_point: str) -> list[TestCase]:
     would change what the code means (a later statement uses a name a test bound, or a piece does not
     compile on its own), the whole check is one case. Raises SyntaxError if ``test_code`` is not Python.
     """
-    tree = ast.parse(test_code)
+    tree = compile_quietly(test_code)
     check = next(
         (s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "check" and len(s.args.args) == 1),
         None,
@@ -118,7 +119,7 @@ def _split_statements(
 def _test_case(setup: list[ast.stmt], test: ast.stmt, callers: set[str]) -> TestCase | None:
     code = "\n".join(ast.unparse(s) for s in [*setup, test]) + "\n"
     try:
-        compile(code, "<test>", "exec", dont_inherit=True)
+        compile_quietly(code, ast_only=False)
     except SyntaxError:  # e.g. a `return` that was fine inside check()
         return None
     shape = _call_equals_literal(test, callers)
@@ -159,6 +160,16 @@ def _call_equals_literal(stmt: ast.stmt, callers: set[str]) -> tuple[ast.Call, A
             if value is not _NOT_LITERAL:
                 return call, value
     return None
+
+
+def compile_quietly(code: str, ast_only: bool = True) -> Any:
+    """compile() without the SyntaxWarnings that programs and datasets are full of (``"\\d"`` in a
+    plain string: the program's business, not noise for the engine's stderr). The AST with
+    ``ast_only``, else a code object (a full compile finds more errors, e.g. ``return`` outside a
+    function)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compile(code, "<program>", "exec", flags=ast.PyCF_ONLY_AST if ast_only else 0, dont_inherit=True)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -210,7 +221,7 @@ def plan_test(test: TestCase, kind: str, entry_point: str | None) -> TestPlan:
 
 @functools.lru_cache(maxsize=16384)
 def _plan_code(code: str, entry_point: str) -> TestPlan:
-    tree = ast.parse(code)
+    tree = compile_quietly(code)
     callers = {"candidate", entry_point}
     last = tree.body[-1] if tree.body else None
     shape = _call_equals_literal(last, callers) if last is not None else None

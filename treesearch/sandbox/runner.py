@@ -18,7 +18,7 @@ from typing import Any
 from treesearch.problems import TestCase
 from treesearch.sandbox import process
 from treesearch.sandbox.backends import Backend, BwrapBackend, SandboxError
-from treesearch.sandbox.harness import INPUT_CHARS, TestPlan, plan_test
+from treesearch.sandbox.harness import INPUT_CHARS, TestPlan, compile_quietly, plan_test
 from treesearch.sandbox.limits import Limits
 from treesearch.sandbox.result import ExecutionResult, TestOutcome
 from treesearch.sandbox.values import (
@@ -61,7 +61,7 @@ def execute(
 
 def _syntax_error(code: str) -> str | None:
     try:
-        compile(code, "<candidate>", "exec", dont_inherit=True)
+        compile_quietly(code, ast_only=False)
     except SyntaxError as e:
         where = f"line {e.lineno}: " if e.lineno else ""
         text = f"\n    {e.text.strip()}" if e.text and e.text.strip() else ""

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from policies.base import ExpansionContext  # noqa: E402
 from policies.simulated import SimParams, SimulatedCoder  # noqa: E402
-from treesearch.datasets import load_humaneval  # noqa: E402
+from treesearch.datasets import DatasetError, load_humaneval  # noqa: E402
 from treesearch.problems import CodeProblem  # noqa: E402
 
 TARGET_PASS_AT_1 = 70.12  # GPT-3.5-turbo, HumanEval pass@1, as quoted in RethinkMCTS (Li et al., 2024)
@@ -229,7 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
-    report = asyncio.run(main_async(args))
+    try:
+        report = asyncio.run(main_async(args))
+    except DatasetError as e:
+        print(f"sim_calibration: {e}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -24,8 +24,10 @@ The latent model, with every parameter in :class:`SimParams`:
   the one the tests caught), and introduces a new one with probability ``debug_new_bug``.
 * **Rethink** blames the plan with probability ``rethink_blames_plan`` (else "the code, not the
   plan": ``target = None``), the last thought with probability ``rethink_targets_last`` (else an
-  earlier one), and raises its quality ``q ← q + g·u·(1 − q)``, ``u ~ Uniform(0.5, 1.5)``, with
-  ``g = rethink_gain_informative`` or ``rethink_gain_uninformative`` by the same test on the feedback.
+  earlier one), and raises its quality ``q ← q + g·e·u·(1 − q)``, ``u ~ Uniform(0.5, 1.5)``, with
+  ``g = rethink_gain_informative`` or ``rethink_gain_uninformative`` by the same test on the
+  feedback. The ease ``e`` in the gain is why rethinking does not make every problem solvable: a
+  problem the model finds hard stays hard however often it replans.
 
 Randomness is derived per call from (seed, problem id, kind, the context's thoughts, latent
 qualities, code and feedback, sample index), never from a shared stream, so concurrent expansions
@@ -90,8 +92,9 @@ class SimParams:
     thought_concentration (4.0): κ in ``q ~ Beta(κe, κ(1 − e))``; how far one strategy's quality
         strays from the problem's ease (sibling strategies differ, so choosing among them matters).
         Chosen, not calibrated.
-    mutation_rate (1.0): γ in ``k ~ Poisson(−γ ln q)``. Calibrated with ``bench/sim_calibration.py``
-        so that first-try code from one thought passes HumanEval's official tests ~70% of the time.
+    mutation_rate (1.0): γ in ``k ~ Poisson(−γ ln q)``. Calibrated with ``bench/sim_calibration.py``:
+        first-try code from one thought passes HumanEval's official tests 69.9% ± 2.5% of the time
+        (164 problems × 3 seeds) against the 70.12% target.
     prior_noise (0.15): standard deviation of the Gaussian noise on a thought's prior (a model's
         confidence is a weak reading of how good its plan is). Chosen.
     debug_fix_informative (0.5), debug_fix_uninformative (0.25): probability that a debug removes a
@@ -103,7 +106,7 @@ class SimParams:
     rethink_blames_plan (0.7): probability that a rethink blames a thought rather than the code. Chosen.
     rethink_targets_last (0.85): probability that the blamed thought is the last one on the path. Chosen.
     rethink_gain_informative (0.5), rethink_gain_uninformative (0.2): ``g`` in the rethink update
-        ``q ← q + g·u·(1 − q)``. Chosen; their effect is measured by ``bench/sim_calibration.py``.
+        ``q ← q + g·e·u·(1 − q)``. Chosen; their effect is measured by ``bench/sim_calibration.py``.
     """
 
     ease_alpha: float = 1.4
@@ -244,7 +247,7 @@ class SimulatedCoder:
         old = ctx.thought_metadata[target].get("sim") if target < len(ctx.thought_metadata) else None
         old = old or {}
         old_quality = old.get("quality", self.ease(ctx.problem))
-        gain = p.rethink_gain_informative if informative else p.rethink_gain_uninformative
+        gain = (p.rethink_gain_informative if informative else p.rethink_gain_uninformative) * self.ease(ctx.problem)
         quality = _clip(old_quality + min(1.0, gain * rng.uniform(0.5, 1.5)) * (1 - old_quality))
         revision = old.get("revision", 0) + 1
         strategy = old.get("strategy", target + 1)

@@ -50,7 +50,7 @@ def test_hidden_tests_catch_most_single_bugs(path, sandbox):
 
     p = CodeProblem.from_file(path)
     sample = mutation_sites(p.reference)[::4]
-    short = Limits(wall_s=2.0, test_s=0.5)  # a mutated loop may never end
+    short = Limits(wall_s=1.0, test_s=0.25)  # a mutated loop may never end
     caught = sum(
         not sandbox.run_sync(apply(p.reference, [m]), p.kind, p.hidden_tests, p.entry_point, limits=short).all_passed
         for m in sample

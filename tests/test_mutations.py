@@ -177,10 +177,9 @@ def test_every_humaneval_solution_mutates_and_always_parses():
     assert len(tasks) == 164
     for task in tasks:
         src = task["prompt"] + task["canonical_solution"]
+        # mutation_sites has applied (and apply has parsed) every single mutation already.
         sites = mutation_sites(src)
         assert sites, task["task_id"]
-        for m in sites:
-            ast.parse(apply(src, [m]))
         for _ in range(3):
             chosen = rng.sample(sites, rng.randint(1, min(5, len(sites))))
             ast.parse(apply(src, chosen))

@@ -15,9 +15,11 @@ import pytest
 
 from treesearch.problems import TestCase
 from treesearch.sandbox import (
+    ExecutionResult,
     Limits,
     Sandbox,
     SandboxError,
+    TestOutcome,
     render_feedback,
     split_test_code,
     test_fingerprint,
@@ -298,6 +300,25 @@ def test_feedback_is_capped_and_counts_what_it_left_out(sandbox):
     text = render_feedback(result, max_chars=600)
     assert len(text) <= 600
     assert text.startswith("39 of 40 tests failed.") and "more failing tests" in text
+
+
+@pytest.mark.parametrize("max_chars", [120, 400, 2000])
+def test_feedback_never_exceeds_its_budget(max_chars):
+    long = "x" * 5000
+    outcomes = [
+        TestOutcome(input=long, expected=long, actual=long, passed=False, status="failed", stdout=long, stderr=long,
+                    trace=[long] * 50),
+        TestOutcome(input="f(1)", expected=None, actual="1", passed=False, status="error",
+                    exception_type="ValueError", exception_message=long, traceback=[long] * 10),
+        TestOutcome(input="f(2)", expected="2", actual="2", passed=True, status="passed"),
+        *[TestOutcome(input="f(3)", expected="3", actual=None, passed=False, status="not_run", error=long)] * 3,
+    ]
+    result = ExecutionResult(backend="bwrap", status="ok", outcomes=outcomes)
+    text = render_feedback(result, max_chars=max_chars)
+    assert 0 < len(text) <= max_chars
+    assert text.startswith("5 of 6 tests failed")
+    failed_to_load = ExecutionResult(backend="bwrap", status="load_error", outcomes=outcomes[:1], error=long, stderr=long)
+    assert len(render_feedback(failed_to_load, max_chars=max_chars)) <= max_chars
 
 
 def test_feedback_shows_exceptions_with_the_candidates_lines(sandbox):

@@ -17,7 +17,7 @@ def render_feedback(result: ExecutionResult, max_chars: int = 2000) -> str:
         head = {"syntax_error": "The program does not compile.",
                 "load_error": "The program failed while loading, before any test ran."}.get(
             result.status, f"The program failed before any test ran ({result.status}).")
-        parts = [head, result.error or ""]
+        parts = [head, result.error]
         if result.stderr:
             parts.append("stderr: " + result.stderr)
         return excerpt("\n".join(p for p in parts if p), max_chars)
@@ -44,8 +44,8 @@ def render_feedback(result: ExecutionResult, max_chars: int = 2000) -> str:
         blocks.append(block)
         budget -= len(block) + 1
     if not_run:
-        reason = result.outcomes[not_run[0]].error or "not run"
-        blocks.append(f"Tests {_ranges(not_run)}: {reason}.".replace("..", "."))
+        reason = (result.outcomes[not_run[0]].error or "not run").rstrip(".")
+        blocks.append(f"Test{'s' if len(not_run) > 1 else ''} {_ranges(not_run)}: {reason}.")
     text = "\n".join([header, *blocks, *([trace] if trace else []), summary])
     return excerpt(text, max_chars)
 

@@ -151,7 +151,10 @@ def short_repr(value: Any, limit: int = 300) -> str:
 
 
 def excerpt(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    """``text`` in at most ``limit`` characters: cut, saying how much was left out."""
     if len(text) <= limit:
         return text
-    return text[:limit] + f"... [{len(text) - limit} more characters]"
+    marker = f"... [{len(text)} characters in all]"
+    if limit <= 2 * len(marker):
+        return text[:limit]
+    return text[: limit - len(marker)] + marker

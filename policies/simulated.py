@@ -146,6 +146,9 @@ class SimulatedCoder:
         self.seed = seed
         self.budget = budget
         self.params = params or SimParams()
+        # Per request (kind + context): the next sample index to hand out, as the LLM client does, so
+        # asking the same thing twice gives the next samples rather than the same one again.
+        self._next_sample: dict[int, int] = {}
 
     async def propose(self, ctx: ExpansionContext, kind: ProposalKind, n: int) -> list[Proposal]:
         reference = _reference(ctx.problem)
@@ -160,15 +163,19 @@ class SimulatedCoder:
         if self.budget is not None:
             est = prompt_tokens + n * ((2 * len(reference) + 400) // 4)
             reservation = await self.budget.areserve(est_tokens=est, est_cost=0.0)
+        request = _digest(self._request_key(ctx, kind))
+        first = self._next_sample.get(request, 0)
+        self._next_sample[request] = first + n
+        samples = range(first, first + n)
         try:
             if kind == "thought":
-                proposals = self._thoughts(ctx, n)
+                proposals = self._thoughts(ctx, samples)
             elif kind == "code":
-                proposals = [self._code(ctx, reference, i) for i in range(n)]
+                proposals = [self._code(ctx, reference, i) for i in samples]
             elif kind == "debug":
-                proposals = [self._debug(ctx, reference, i) for i in range(n)]
+                proposals = [self._debug(ctx, reference, i) for i in samples]
             else:
-                proposals = [self._rethink(ctx, i) for i in range(n)]
+                proposals = [self._rethink(ctx, i) for i in samples]
         except BaseException:
             if reservation is not None:
                 self.budget.release(reservation)
@@ -184,12 +191,12 @@ class SimulatedCoder:
         return proposals
 
     # ------------------------------------------------------------------ the four kinds
-    def _thoughts(self, ctx: ExpansionContext, n: int) -> list[Proposal]:
+    def _thoughts(self, ctx: ExpansionContext, samples: range) -> list[Proposal]:
         p = self.params
         parent_quality = _last_quality(ctx)
         centre = parent_quality if parent_quality is not None else self.ease(ctx.problem)
         qualities, readings, approaches = [], [], []
-        for i in range(n):
+        for i in samples:
             rng = self._rng(ctx, "thought", i)
             q = _clip(rng.beta(p.thought_concentration * centre, p.thought_concentration * (1 - centre)))
             qualities.append(q)
@@ -198,7 +205,7 @@ class SimulatedCoder:
         total = sum(readings)
         subject = _subject(ctx.problem)
         proposals = []
-        for i, (q, reading, approach) in enumerate(zip(qualities, readings, approaches, strict=True)):
+        for i, (q, reading, approach) in enumerate(zip(qualities, readings, approaches, strict=True), samples.start):
             text = f"[sim] strategy {i + 1} for {subject}: {approach}."
             sim = {"quality": q, "approach": approach, "strategy": i + 1, "revision": 0}
             proposals.append(Proposal(text, prior=reading / total, metadata={"model": MODEL_NAME, "sim": sim}))
@@ -264,11 +271,13 @@ class SimulatedCoder:
         rng = np.random.default_rng(_digest(["ease", problem.id]))
         return _clip(rng.beta(self.params.ease_alpha, self.params.ease_beta))
 
-    def _rng(self, ctx: ExpansionContext, kind: str, index: int) -> np.random.Generator:
+    def _request_key(self, ctx: ExpansionContext, kind: str) -> list[Any]:
         latent = [m.get("sim") for m in ctx.thought_metadata]
-        key = [self.seed, ctx.seed, ctx.problem.id, kind, ctx.thoughts, latent, ctx.code,
-               ctx.code_metadata.get("sim"), ctx.feedback_text, index]
-        return np.random.default_rng(_digest(key))
+        return [self.seed, ctx.seed, ctx.problem.id, kind, ctx.thoughts, latent, ctx.code,
+                ctx.code_metadata.get("sim"), ctx.feedback_text]
+
+    def _rng(self, ctx: ExpansionContext, kind: str, index: int) -> np.random.Generator:
+        return np.random.default_rng(_digest([*self._request_key(ctx, kind), index]))
 
 
 # ---------------------------------------------------------------------------------------------------

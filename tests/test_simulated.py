@@ -132,6 +132,19 @@ def test_deterministic_whatever_the_order_of_concurrent_calls():
     assert [p.content for p in other_seed] != run(all_in([0]))[0]
 
 
+def test_asking_again_gives_the_next_samples():
+    """Best-of-N asks for one program at a time from the same context: each request must be a new
+    sample (as the LLM client's sample index makes it), and n=1 twice equals n=2 once."""
+    ctx = ctx_with_thought(0.3)
+    coder = SimulatedCoder(seed=1)
+    one_at_a_time = [run(coder.propose(ctx, "code", 1))[0] for _ in range(6)]
+    assert len({tuple(p.metadata["sim"]["mutations"]) for p in one_at_a_time}) > 1
+    together = run(SimulatedCoder(seed=1).propose(ctx, "code", 6))
+    assert [p.content for p in together] == [p.content for p in one_at_a_time]
+    first, second = run(coder.propose(ctx, "thought", 2)), run(coder.propose(ctx, "thought", 2))
+    assert {p.metadata["sim"]["quality"] for p in first}.isdisjoint(p.metadata["sim"]["quality"] for p in second)
+
+
 def test_debug_removes_mutations_more_often_with_informative_feedback():
     params = SimParams(debug_fix_informative=0.6, debug_fix_uninformative=0.2, debug_new_bug=0.0)
     coder = SimulatedCoder(seed=0, params=params)

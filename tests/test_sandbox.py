@@ -394,6 +394,22 @@ def test_a_sandbox_that_cannot_start_is_an_error_not_a_verdict():
         execute(broken, "def f(x):\n    return x\n", "function", function_tests(((1,), 1)), "f", FAST, False)
 
 
+SYSTEM_PYTHON = "/usr/bin/python3.11"
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason=f"no {SYSTEM_PYTHON} here")
+def test_candidates_can_run_on_another_build_of_the_same_python():
+    with Sandbox(limits=FAST, python=SYSTEM_PYTHON) as box:
+        result = box.run_sync("import sys\ndef f():\n    return sys.executable\n", "function",
+                              function_tests(((), SYSTEM_PYTHON)), "f")
+    assert result.all_passed
+
+
+def test_another_python_version_is_refused():
+    with pytest.raises(SandboxError, match="not the engine's Python version|cannot run"):
+        Sandbox(python="/bin/true")
+
+
 def test_nothing_is_left_running_or_on_disk_after_runs(each_backend):
     before = {p for p in os.listdir("/tmp") if p.startswith("treesearch-sandbox-")}
     program = "import os\ndef f(x):\n    open('scratch', 'w').write('x' * 1000)\n    return sorted(os.listdir('.'))\n"

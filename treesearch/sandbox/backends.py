@@ -22,6 +22,7 @@ rlimits are set by the harness itself, a root engine caps processes with a pids 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import itertools
 import json
 import os
@@ -70,8 +71,27 @@ class Spawn:
 
 
 def python_executable() -> str:
-    """The interpreter the sandbox runs: this one, resolved, so a venv's symlink is not needed inside."""
+    """The interpreter the sandbox runs by default: this one, resolved, so a venv's symlink is not
+    needed inside."""
     return os.path.realpath(sys.executable)
+
+
+def interpreter_roots(python: str) -> tuple[str, ...]:
+    """The directories the interpreter ``python`` needs (its prefixes). It must be this engine's
+    Python version: the harness travels as bytecode (checked by the bytecode magic number)."""
+    if python == python_executable():
+        return tuple(sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)}))
+    script = "import importlib.util,sys;print(importlib.util.MAGIC_NUMBER.hex());print(sys.base_prefix);print(sys.base_exec_prefix)"
+    try:
+        done = subprocess.run([python, "-I", "-S", "-c", script], capture_output=True, text=True,
+                              timeout=PROBE_SECONDS, check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise SandboxError(f"cannot run the interpreter {python}: {e}") from e
+    magic, *prefixes = done.stdout.split() or [""]
+    if magic != importlib.util.MAGIC_NUMBER.hex() or not prefixes:
+        raise SandboxError(f"{python} is not the engine's Python version ({sys.version.split()[0]}): "
+                           "the harness is sent to it as bytecode")
+    return tuple(sorted({os.path.realpath(p) for p in prefixes}))
 
 
 def _environment(home: str) -> dict[str, str]:
@@ -161,7 +181,7 @@ class BwrapBackend(Backend):
         self.bwrap = bwrap
         self.user_namespace = user_namespace
         self.sized_tmpfs = sized_tmpfs
-        self.mounts = _read_only_mounts(python)
+        self.mounts = _read_only_mounts(python, interpreter_roots(python))
 
     def spawn(self, command: list[str], limits: Limits) -> Spawn:
         tmpdir = None
@@ -276,7 +296,7 @@ def _remove_tree(path: str) -> None:
     shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
-def _read_only_mounts(python: str) -> list[str]:
+def _read_only_mounts(python: str, prefixes: tuple[str, ...]) -> list[str]:
     """bwrap arguments for a minimal read-only view: /usr, the /lib-style dirs, the Python install."""
     args = ["--ro-bind", "/usr", "/usr"]
     for path in SYSTEM_DIRS:
@@ -284,8 +304,7 @@ def _read_only_mounts(python: str) -> list[str]:
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    roots = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)}
-    roots.add(os.path.dirname(python))
+    roots = {*prefixes, os.path.dirname(python)}
     for root in sorted(roots):
         covered = root == "/usr" or root.startswith("/usr/") or any(
             root != other and root.startswith(other + "/") for other in roots
@@ -324,13 +343,18 @@ def _works(backend: Backend, drop_uid: int | None = None) -> str | None:
     return f"{backend.name}: {message[-1] if message else f'exit status {done.returncode}'}"
 
 
-@functools.cache
-def probe_backend(preferred: str = "auto") -> Backend:
+def probe_backend(preferred: str = "auto", python: str | None = None) -> Backend:
     """The backend to use: bubblewrap if it works here (unless ``preferred`` is "rlimit"), else the
-    rlimit fallback, whose ``warnings`` say what it does not isolate. Probed once per process."""
+    rlimit fallback, whose ``warnings`` say what it does not isolate. ``python``: the interpreter
+    that runs candidates (default: the engine's own; another must be the same Python version).
+    Probed once per process for each choice."""
     if preferred not in BACKENDS:
         raise SandboxError(f"unknown sandbox backend {preferred!r}; choose from {', '.join(BACKENDS)}")
-    python = python_executable()
+    return _probe(preferred, os.path.realpath(python) if python else python_executable())
+
+
+@functools.cache
+def _probe(preferred: str, python: str) -> Backend:
     pids = PidsCgroups.find() if os.geteuid() == 0 else None
     problems = []
     if preferred in ("auto", "bwrap"):

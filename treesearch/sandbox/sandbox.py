@@ -43,11 +43,13 @@ class Sandbox:
     namespaces), and with one run per CPU the CPUs idle through it (bench/sandbox_bench.py measures
     both).
     Cancelling a coroutine does not stop its sandbox early; the run's wall-time limit bounds it.
+    ``python``: the interpreter that runs candidates, by default the engine's own; another must be
+    the same Python version (a distribution's optimised, statically linked build starts faster).
     """
 
     def __init__(self, backend: str = "auto", limits: Limits | None = None,
-                 max_concurrency: int | None = None) -> None:
-        self._backend: Backend = probe_backend(backend)
+                 max_concurrency: int | None = None, python: str | None = None) -> None:
+        self._backend: Backend = probe_backend(backend, python)
         if self._backend.warnings:
             warnings.warn("sandbox: " + "; ".join(self._backend.warnings), RuntimeWarning, stacklevel=2)
         self.limits = limits or Limits()

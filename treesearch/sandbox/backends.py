@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 
 from treesearch.sandbox.cgroup import PidsCgroups, SlotCgroup
@@ -350,7 +351,11 @@ def probe_backend(preferred: str = "auto", python: str | None = None) -> Backend
     Probed once per process for each choice."""
     if preferred not in BACKENDS:
         raise SandboxError(f"unknown sandbox backend {preferred!r}; choose from {', '.join(BACKENDS)}")
-    return _probe(preferred, os.path.realpath(python) if python else python_executable())
+    with _probing:  # one probe at a time: backends share this process's pids cgroups
+        return _probe(preferred, os.path.realpath(python) if python else python_executable())
+
+
+_probing = threading.Lock()
 
 
 @functools.cache

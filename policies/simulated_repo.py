@@ -250,8 +250,10 @@ class SimulatedRepoCoder:
 
     def _rng(self, ctx: Any, kind: str, index: int) -> np.random.Generator:
         latent = [m.get("sim") for m in ctx.thought_metadata]
+        # The earlier attempts on the path are part of the key: a repair of a repair that changed
+        # nothing is a new try, not a replay of the last one.
         key = [self.seed, ctx.seed, ctx.problem.id, kind, ctx.thoughts, latent, ctx.code,
-               (ctx.code_metadata or {}).get("sim"), ctx.feedback_text, index]
+               (ctx.code_metadata or {}).get("sim"), ctx.feedback_text, len(ctx.attempts), index]
         return np.random.default_rng(_digest(key))
 
 

@@ -29,7 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from treesearch.sandbox.command import CommandResult
-from treesearch.swebench.environment import REPRODUCTION, SCRATCH, PathRefused, Worktree
+from treesearch.swebench.environment import REPRODUCE, REPRODUCTION, SCRATCH, PathRefused, Worktree
 from treesearch.swebench.patches import is_test_path
 from treesearch.swebench.repos import GitError, git
 
@@ -136,7 +136,7 @@ async def execute(action: Action, tree: Worktree) -> Observation:
             return Observation(_command_text(result), ok=result.ok, command=result)
         if action.kind == "reproduce":
             tree.write(REPRODUCTION, action.args["script"])
-            result = await tree.run(f"python {REPRODUCTION}")
+            result = await tree.run(REPRODUCE)
             return Observation(_command_text(result), ok=True, reproduction=action.args["script"], command=result)
         return Observation("submitted")
     except PathRefused as e:

@@ -61,7 +61,8 @@ class RepoSearchConfig:
     """The knobs of a repository search; written to ``config.json``.
 
     ``width``: hypotheses per expansion of the root; ``max_steps``: actions per attempt;
-    ``max_repairs``: repairs in a row below an attempt before it counts as terminal;
+    ``max_repairs``: repairs in a row below an attempt (a finished attempt is terminal once it is
+    solved or has that many repairs above it);
     ``concurrency``: expansions (and worktrees) in flight; ``rethink_cap``: rethinks per failed
     attempt and per hypothesis; ``early_stop``: stop at the first finished attempt whose checks all
     pass and which the value agent approves; ``discriminator_top``: the discriminator (LLM models)
@@ -71,7 +72,7 @@ class RepoSearchConfig:
     strategy: str = "mcts"
     width: int = 2
     max_steps: int = 12
-    max_repairs: int = 2
+    max_repairs: int = 3
     concurrency: int = 2
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     rethink: bool = True
@@ -144,6 +145,7 @@ class RepoSearch:
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(problem.instance_id))
         self.tree.events = self.events.events
         self.stats = RepoSearchStats()
+        self.busy: set[int] = set()  # leaves an expansion in flight is working below (see expand)
 
     # ------------------------------------------------------------------ reading the tree
     def node(self, node_id: int) -> Any:
@@ -205,26 +207,32 @@ class RepoSearch:
                          priors=[float(self.tree.arrays.prior[i]) for i in ids])
         return ids
 
-    def add_step(self, parent: int, step: StepNode) -> int:
-        """A step below ``parent``. The first step below a hypothesis keeps ``rethink_cap`` spare
-        slots beside it, so that rethought attempts stay contiguous with it."""
-        step.thought_versions = [len(self.node(t).versions) - 1 for t in self.thought_path(parent)]
-        reserve = self.config.rethink_cap if isinstance(self.node(parent), ThoughtNode) and self.config.rethink else 0
-        (node_id,) = self.tree.add_children(parent, [1.0], [step], reserve=reserve)
-        self.events.emit("add", parent=parent, kind="action", nodes=[node_id], action=step.description)
-        self.stats.steps += 1
-        return node_id
+    def add_attempt(self, start: int, steps: list[StepNode]) -> list[int]:
+        """An attempt's steps as a chain below ``start``, added at once when the attempt is over (so
+        no concurrent selection ever lands on a step whose attempt is still running). The first step
+        below a hypothesis keeps ``rethink_cap`` spare slots beside it, so that rethought attempts stay
+        contiguous with it."""
+        versions = [len(self.node(t).versions) - 1 for t in self.thought_path(start)]
+        reserve = self.config.rethink_cap if isinstance(self.node(start), ThoughtNode) and self.config.rethink else 0
+        ids, parent = [], start
+        for step in steps:
+            step.thought_versions = versions
+            (parent,) = self.tree.add_children(parent, [1.0], [step], reserve=reserve if not ids else 0)
+            ids.append(parent)
+        self.events.emit("add", parent=start, kind="action", nodes=ids, actions=[s.description for s in steps])
+        self.stats.steps += len(ids)
+        return ids
 
     async def attempt(self, start: int) -> int | None:
         """One attempt from ``start`` (a hypothesis, or a finished step to repair); returns its
         finished step, or None when the policy proposed no action at all."""
         patch, reproduction = self.state(start)
-        steps: list[tuple[dict[str, Any], str]] = []
-        parent = start
+        steps: list[StepNode] = []
+        seen: list[tuple[dict[str, Any], str]] = []
         self.stats.attempts += 1
         async with self.env.worktree(patch, reproduction) as tree:
             while len(steps) < self.config.max_steps:
-                proposals = await self.propose(parent, "action", 1, self.context(start, tree, steps))
+                proposals = await self.propose(start, "action", 1, self.context(start, tree, seen))
                 if not proposals:
                     break
                 action = Action.from_dict(proposals[0].metadata["action"])
@@ -239,30 +247,30 @@ class RepoSearch:
                         text += f"\n(changes to the repository's tests were undone: {', '.join(reverted)})"
                     changed, patch = new_patch != patch, new_patch
                     tree.state = (patch, reproduction)
-                parent = self.add_step(parent, StepNode(
+                steps.append(StepNode(
                     action=action.to_dict(), description=action.describe(), observation=text, patch=patch,
                     reproduction=reproduction, reasoning=proposals[0].metadata.get("reasoning", ""),
                     metadata=proposals[0].metadata, patch_changed=changed))
-                steps.append((action.to_dict(), text))
+                seen.append((action.to_dict(), text))
                 if action.kind == "submit":
                     break
             if not steps:
                 return None
-            await self.evaluate(parent, tree)
-        return parent
+            await self.evaluate(steps[-1], start, tree)
+        end = self.add_attempt(start, steps)[-1]
+        if self.solved_by(end) or len(self.finished_path(end)) > self.config.max_repairs:
+            self.tree.mark_terminal(end)
+        feedback, evaluation = steps[-1].feedback, steps[-1].evaluation
+        self.events.emit("evaluate", node=end, value=evaluation.value, passed=feedback.passed, total=feedback.total,
+                         status=feedback.status, components=evaluation.components)
+        return end
 
-    async def evaluate(self, node_id: int, tree: Worktree) -> None:
-        """Check the finished step's patch in ``tree`` and value it."""
-        step: StepNode = self.node(node_id)
+    async def evaluate(self, step: StepNode, start: int, tree: Worktree) -> None:
+        """Check the last step's patch in ``tree`` and value it (hypotheses: those above ``start``)."""
         step.feedback = await self.checker.check(tree, step.patch, step.reproduction)
         self.stats.checks += 1
-        candidate = Candidate(step.patch, [self.node(t).text for t in self.thought_path(node_id)], step.metadata)
+        candidate = Candidate(step.patch, [self.node(t).text for t in self.thought_path(start)], step.metadata)
         step.evaluation = await self.value_model.evaluate(self.view, candidate, step.feedback)
-        if step.passed_all or len(self.finished_path(node_id)) > self.config.max_repairs:
-            self.tree.mark_terminal(node_id)
-        self.events.emit("evaluate", node=node_id, value=step.evaluation.value, passed=step.feedback.passed,
-                         total=step.feedback.total, status=step.feedback.status,
-                         components=step.evaluation.components)
 
     async def rethink(self, end: int) -> int:
         """Rethink a failed attempt up to ``rethink_cap`` times; returns the last attempt's finished step."""
@@ -318,11 +326,15 @@ async def expand(search: RepoSearch, leaf: int) -> Expansion | None:
             return None
         thoughts = search.add_thoughts(leaf, proposals)
         start = max(thoughts, key=lambda t: (search.tree.arrays.prior[t], -t))
-    end = await search.attempt(start)
-    if end is None:
-        return None
-    if search.config.rethink and not search.node(end).passed_all:
-        end = await search.rethink(end)
+        search.busy.add(start)  # a leaf now, but this expansion is trying it: not for the others
+    try:
+        end = await search.attempt(start)
+        if end is None:
+            return None
+        if search.config.rethink and not search.node(end).passed_all:
+            end = await search.rethink(end)
+    finally:
+        search.busy.discard(start)
     return Expansion([end], [search.node(end).value], search.solved_by(end))
 
 

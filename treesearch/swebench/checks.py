@@ -26,7 +26,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from treesearch.sandbox.command import CommandResult
-from treesearch.swebench.environment import REPRODUCTION, SCRATCH, RepoEnvironment, Worktree
+from treesearch.swebench.environment import REPRODUCE, SCRATCH, RepoEnvironment, Worktree
 from treesearch.swebench.patches import PatchError, is_test_path, parse_patch
 from treesearch.swebench.repos import GitError, git
 
@@ -146,6 +146,10 @@ class RepoChecker:
         sources = [p for p in changed if p.endswith(".py") and not is_test_path(p)]
         modules = sorted({m for m in map(module_name, sources) if m})
         tests = self.related_tests(sources)
+        syntax = _syntax_errors(tree, sources)
+        if syntax:  # nothing more to learn from running code that does not parse
+            feedback.outcomes.append(CheckOutcome("changed code compiles and imports", False, "; ".join(syntax)))
+            return feedback
         runs = {name: key for name, key in (("imports", ("imports", *modules)), ("tests", ("tests", *tests)),
                                              ("reproduction", ("reproduction", reproduction or "")))
                 if len(key) > 1 and key[-1]}
@@ -156,18 +160,17 @@ class RepoChecker:
                 self._base[key] = await self._run(tree, key)
             tree.materialise(patch, reproduction)
         before = {name: self._base[key] for name, key in runs.items()}
-        after = {name: await self._run(tree, key) for name, key in runs.items()}
-
-        syntax = _syntax_errors(tree, sources)
-        broken_imports = {m: e for m, e in after.get("imports", {}).items() if e and before["imports"].get(m) is None}
-        feedback.compiles = not syntax and not broken_imports
-        feedback.outcomes.append(CheckOutcome(
-            "changed code compiles and imports", feedback.compiles,
-            "; ".join([*syntax, *(f"import {m}: {e}" for m, e in broken_imports.items())])))
+        imports = await self._run(tree, runs["imports"]) if "imports" in runs else {}
+        broken = {m: e for m, e in imports.items() if e and before["imports"].get(m) is None}
+        feedback.compiles = not broken
+        feedback.outcomes.append(CheckOutcome("changed code compiles and imports", feedback.compiles,
+                                              "; ".join(f"import {m}: {e}" for m, e in broken.items())))
+        if broken:
+            return feedback
         if "tests" in runs:
-            self._compare_tests(feedback, before["tests"], after["tests"], tests)
+            self._compare_tests(feedback, before["tests"], await self._run(tree, runs["tests"]), tests)
         if "reproduction" in runs:
-            self._judge_reproduction(feedback, before["reproduction"], after["reproduction"])
+            self._judge_reproduction(feedback, before["reproduction"], await self._run(tree, runs["reproduction"]))
         return feedback
 
     def related_tests(self, sources: list[str]) -> list[str]:
@@ -207,7 +210,7 @@ class RepoChecker:
                                     env=TEST_ENV)
             return {"outcomes": junit_outcomes(tree.path / JUNIT), "output": result.output[-EXCERPT:],
                     "summary": result.summary()}
-        return await tree.run(f"python {REPRODUCTION}")
+        return await tree.run(REPRODUCE)
 
     @staticmethod
     def _compare_tests(feedback: RepoFeedback, before: dict[str, Any], after: dict[str, Any], files: list[str]) -> None:

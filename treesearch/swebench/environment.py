@@ -33,6 +33,9 @@ from treesearch.swebench.repos import GitError, git
 
 SCRATCH = ".treesearch"
 REPRODUCTION = f"{SCRATCH}/reproduce.py"
+# The script lives in the scratch directory; the repository root goes on its path so it can import
+# the repository's code as a user's script beside it would.
+REPRODUCE = f"PYTHONPATH=. python {REPRODUCTION}"
 
 
 class WorkspaceError(RuntimeError):

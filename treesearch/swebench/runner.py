@@ -113,6 +113,7 @@ async def run_instances(problems: list[RepoProblem], settings: RunSettings, out:
     from treesearch.sandbox.command import CommandRunner
 
     out.mkdir(parents=True, exist_ok=True)
+    (out / PREDICTIONS).touch()  # the official command's input exists even before anything finished
     predictions = ResultsFile(out / PREDICTIONS)
     finished = {r["instance_id"] for r in predictions.records}
     records = {p.instance_id: read_record(out, p.instance_id) for p in problems if p.instance_id in finished}
@@ -199,9 +200,11 @@ def build_model_parts(problem: RepoProblem, settings: RunSettings, env: Any, bud
         from policies.simulated_repo import SimulatedRepoCoder
         from value_models.simulated_critic import SimulatedCritic
 
-        unusable = env.check_applies(problem.patch) if problem.patch.strip() else "the instance has no gold patch"
-        if unusable is not None:
-            raise SimulatorError(f"--model sim works from the gold patch, which cannot be used: {unusable}")
+        if not problem.patch.strip():
+            raise SimulatorError("--model sim works from the gold patch, and this instance has none")
+        if (why_not := env.check_applies(problem.patch)) is not None:
+            raise SimulatorError(f"--model sim works from the gold patch, which does not apply to "
+                                 f"{problem.base_commit[:12]}: {why_not}")
         policy = SimulatedRepoCoder(problem.patch, seed=settings.seed, budget=budget)
         return policy, hybrid_repo_value(SimulatedCritic(seed=settings.seed, budget=budget)), None
     from policies.repo_policy import RepoPolicy

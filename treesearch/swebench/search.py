@@ -37,7 +37,9 @@ from treesearch.swebench.environment import RepoEnvironment
 from treesearch.swebench.nodes import StepNode
 from treesearch.swebench.problem import RepoProblem
 
-MAX_IDLE_STEPS = 200  # steps that only re-visit terminal leaves before the search gives up
+# Steps in a row that only re-visit terminal leaves, with nothing else running, before the search
+# gives up (each re-visit only backs the same value up again).
+MAX_IDLE_STEPS = 20
 
 
 @dataclass
@@ -85,6 +87,12 @@ async def run_repo_mcts(search: RepoSearch, budget: Budget) -> str:
                     search.events.emit("select", step=step, leaves=leaves.tolist(), collisions=collisions,
                                        in_flight=len(pending))
                 for leaf in leaves.tolist():
+                    # Not: a hypothesis another expansion is trying right now, or a terminal leaf while
+                    # expansions that may open new leaves are still running (re-visiting it would
+                    # spin the loop and pile visits on it until they end).
+                    if leaf in search.busy or (pending and tree.stats(leaf)["terminal"]):
+                        tree.release([leaf])
+                        continue
                     pending[asyncio.ensure_future(expand(search, leaf))] = leaf
         if not pending:
             return stop or "exhausted: no expandable leaf left"

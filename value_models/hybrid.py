@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from treesearch.budget import BudgetExhausted
 from treesearch.problems import CodeProblem
 from value_models.base import Candidate, Evaluation, ValueModel
 from value_models.execution import ExecutionValue
+
+
+NEUTRAL_CRITIQUE = 0.5
 
 
 class HybridValue:
@@ -48,7 +52,14 @@ class HybridValue:
         run = await self.execution.evaluate(problem, node, feedback)
         if self.critic_when == "all_passed" and not feedback.all_passed:
             return run
-        critique = await self.critic.evaluate(problem, node, feedback)
+        try:
+            critique = await self.critic.evaluate(problem, node, feedback)
+        except BudgetExhausted as e:
+            # The program ran; only its critique is missing. Value it with a neutral critique so the
+            # final pick still sees it, then let the search stop.
+            value = self.execution_weight * run.value + self.critic_weight * NEUTRAL_CRITIQUE
+            return Evaluation(value, {**run.components, "critique_skipped": 1.0},
+                              f"{run.explanation}; critic skipped: budget exhausted ({e.limit})")
         score = critique.value
         value = self.execution_weight * run.value + self.critic_weight * score
         components = {**run.components, "critique": score, "approved": float(score >= self.approve_at)}

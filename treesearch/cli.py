@@ -41,21 +41,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(error: Exception) -> int:
+    from treesearch.config import ConfigError
+    from treesearch.datasets import DatasetError
+    from treesearch.llm import LLMError
     from treesearch.problems import ProblemError
+    from treesearch.sandbox import SandboxError
     from treesearch.tree import TreeError
 
-    user_errors: tuple[type[Exception], ...] = (CLIError, ProblemError, TreeError, ValueError, FileNotFoundError)
-    try:
-        from treesearch.config import ConfigError
-
-        user_errors += (ConfigError,)
-    except ImportError:
-        pass
+    user_errors = (CLIError, ConfigError, DatasetError, ProblemError, SandboxError, TreeError, ValueError,
+                   FileNotFoundError)
     if isinstance(error, user_errors):
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from treesearch.llm import LLMError
-
     if isinstance(error, LLMError):
         print(f"error: the model service failed: {error}", file=sys.stderr)
         return 1

@@ -90,6 +90,19 @@ def find_data_file(name: str, data_dir: str | Path | None = None) -> Path:
     )
 
 
+def data_file(name: str, data_dir: str | Path | None = None) -> Path:
+    """:func:`find_data_file`, downloading a known file that is missing (when online)."""
+    try:
+        return find_data_file(name, data_dir)
+    except DatasetError as missing:
+        if name not in DATA_FILES:
+            raise
+        try:
+            return fetch_data_file(name, data_dir)
+        except DatasetError as failed:
+            raise DatasetError(f"{missing} Downloading it failed too: {failed}") from failed
+
+
 def fetch_data_file(name: str, data_dir: str | Path | None = None, timeout_s: float = 60.0) -> Path:
     """Download ``name`` into ``data_dir`` (default: the user data directory), checking its pinned
     sha256; returns the path. Offline or on a hash mismatch: a :class:`DatasetError` saying so."""
@@ -423,8 +436,8 @@ def load_humaneval(data_dir: str | Path | None = None, plus: bool = False) -> li
     ``plus_tests`` and evalplus's corrected canonical solution as the reference."""
     from treesearch.sandbox.harness import split_test_code
 
-    tasks = _read_jsonl_gz(find_data_file("HumanEval.jsonl.gz", data_dir))
-    plus_tasks = _humaneval_plus(find_data_file("HumanEvalPlus-OriginFmt-v0.1.10.jsonl.gz", data_dir)) if plus else {}
+    tasks = _read_jsonl_gz(data_file("HumanEval.jsonl.gz", data_dir))
+    plus_tasks = _humaneval_plus(data_file("HumanEvalPlus-OriginFmt-v0.1.10.jsonl.gz", data_dir)) if plus else {}
     problems = []
     for task in tasks:
         task_id, entry_point = task["task_id"], task["entry_point"]
@@ -523,7 +536,7 @@ def load_mbpp(data_dir: str | Path | None = None) -> list[CodeProblem]:
     the visible assert."""
     from treesearch.sandbox.harness import split_test_code
 
-    path = find_data_file("sanitized-mbpp.json", data_dir)
+    path = data_file("sanitized-mbpp.json", data_dir)
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:

@@ -13,7 +13,9 @@ dict, FAIL_TO_PASS / PASS_TO_PASS as JSON strings like the published datasets. T
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,3 +190,26 @@ def write_instances(path: Path, instances: list[dict[str, Any]]) -> Path:
     path.write_text("\n".join(json.dumps(i) for i in instances) + "\n" if path.suffix == ".jsonl"
                     else json.dumps(instances, indent=1))
     return path
+
+
+def hidden_tests_pass(repos: Path, instance: dict, patch: str | None, tmp: Path) -> bool:
+    """Check out the base commit in a fresh clone, ``git apply`` the patch (when given) and the test
+    patch, and run every FAIL_TO_PASS and PASS_TO_PASS test, the way the official harness does."""
+    clone = tmp / f"clone-{instance['instance_id']}-{'patched' if patch else 'base'}"
+    source = next(p for p in (repos / instance["repo"].replace("/", "__"), repos / f"{instance['repo']}.git") if p.exists())
+    subprocess.run(["git", "clone", "-q", str(source), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "-q", instance["base_commit"]], cwd=clone, check=True)
+    for diff in ([patch] if patch else []) + [instance["test_patch"]]:
+        subprocess.run(["git", "apply", "-"], cwd=clone, input=diff, text=True, check=True)
+    tests = json.loads(instance["FAIL_TO_PASS"]) + json.loads(instance["PASS_TO_PASS"])
+    node_ids = [t if "::" in t else _unittest_node_id(t) for t in tests]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *node_ids], cwd=clone,
+                          capture_output=True, text=True, env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    return done.returncode == 0 and f"{len(tests)} passed" in done.stdout
+
+
+def _unittest_node_id(test: str) -> str:
+    """``test_a (tests.test_x.TestX)`` as the pytest node id ``tests/test_x.py::TestX::test_a``."""
+    method, dotted = test[:-1].split(" (")
+    module, cls = dotted.rsplit(".", 1)
+    return f"{module.replace('.', '/')}.py::{cls}::{method}"

@@ -168,10 +168,10 @@ def test_local_eval_runs_the_instance_tests(repos, runner, name):
         assert set(gold["pass_to_pass"].values()) == {"passed"}
         unfixed_source = problem.test_patch.replace("tests/test_core.py", "calc/notes.txt") if name == "calc" else None
         if unfixed_source is None:  # words: only half of the gold patch
-            from treesearch.swebench.patches import join_patch, parse_patch
+            from treesearch.swebench.patches import FilePatch, parse_patch
 
-            files = parse_patch(problem.patch)
-            half = join_patch([files[0].__class__(files[0].header, files[0].old_path, files[0].new_path, files[0].hunks[:1])])
+            (words,) = parse_patch(problem.patch)
+            half = FilePatch(words.header, words.old_path, words.new_path, words.hunks[:1]).text
             partial = asyncio.run(local_eval(problem, half, env))
             assert not partial["resolved"]
             assert list(partial["fail_to_pass"].values()).count("passed") == 1

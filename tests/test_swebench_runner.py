@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repo_fixtures import CALC, WORDS, build_instance, write_instances
+from tests.repo_fixtures import CALC, WORDS, build_instance, hidden_tests_pass, write_instances
 from treesearch.cli import main as treesearch_main
 from treesearch.swebench.cli import main as swebench_main
 
@@ -31,23 +31,6 @@ def runner_command(instances: Path, repos: Path, out: Path, *extra: str) -> list
 
 def read_predictions(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-
-
-def hidden_tests_pass(repos: Path, instance: dict, patch: str | None, tmp: Path) -> bool:
-    """Check out the base commit in a fresh clone, ``git apply`` the patch (when given) and the test
-    patch, and run every FAIL_TO_PASS and PASS_TO_PASS test, the way the official harness does."""
-    clone = tmp / f"clone-{instance['instance_id']}-{'patched' if patch else 'base'}"
-    source = next(p for p in (repos / instance["repo"].replace("/", "__"), repos / f"{instance['repo']}.git") if p.exists())
-    subprocess.run(["git", "clone", "-q", str(source), str(clone)], check=True)
-    subprocess.run(["git", "checkout", "-q", instance["base_commit"]], cwd=clone, check=True)
-    for diff in ([patch] if patch else []) + [instance["test_patch"]]:
-        subprocess.run(["git", "apply", "-"], cwd=clone, input=diff, text=True, check=True)
-    tests = json.loads(instance["FAIL_TO_PASS"]) + json.loads(instance["PASS_TO_PASS"])
-    node_ids = [t if "::" in t else "tests/{1}.py::{2}::{0}".format(t.split(" ")[0], *t[t.index("(") + 1:-1].split(".")[1:])
-                for t in tests]
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *node_ids], cwd=clone,
-                          capture_output=True, text=True, env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
-    return done.returncode == 0 and f"{len(tests)} passed" in done.stdout
 
 
 @pytest.fixture
@@ -138,6 +121,19 @@ def test_sigkill_and_resume_lose_and_duplicate_nothing(repos, tmp_path):
         assert json.loads((out / "instances" / i / "result.json").read_text())["status"] == "searched"
 
 
+def test_the_total_cost_cap_is_never_exceeded():
+    from treesearch.swebench.runner import CostCap, CostCapReached
+
+    costs = CostCap(limit=1.0, spent=0.25)  # what finished instances spent counts
+    first, second = costs.claim(0.5), costs.claim(0.5)
+    assert (first, second) == (0.5, 0.25)  # the second instance gets only what is left
+    with pytest.raises(CostCapReached, match="--max-total-cost of \\$1.00 is spent"):
+        costs.claim(0.5)
+    costs.settle(first, 0.1)  # the first used less than it held: the rest is free again
+    assert costs.claim(None) == pytest.approx(0.4)
+    assert CostCap(None, 3.0).claim(0.2) == 0.2 and CostCap(None, 0.0).claim(None) is None
+
+
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"instance_id": "x__y-1", "repo": "x/y", "problem_statement": "p"}]))
@@ -152,6 +148,8 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().err.startswith("error: no model configured")
     assert swebench_main(["--instances", str(good), "--model", "sim", "--repos-dir", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+    assert swebench_main(["--instances", str(good), "--model", "sim", "--strategy", "greedy", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == "error: unknown strategy 'greedy'; choose one of mcts, linear"
 
 
 def _lite_available() -> bool:

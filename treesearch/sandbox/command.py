@@ -31,9 +31,8 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from treesearch.sandbox.backends import Backend, BwrapBackend, SandboxError, probe_backend
 from treesearch.sandbox.limits import Limits
@@ -73,9 +72,6 @@ class CommandResult:
         if self.ended == "timeout":
             return f"killed after the {self.wall_s:.0f} s time limit"
         return f"exit code {self.exit_code}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class CommandRunner:

@@ -173,10 +173,10 @@ class RepoSearch:
                       reverse=True)
 
     def solved_by(self, node_id: int) -> bool:
-        """Every check passes and the value agent approves: the search cannot know more without the
-        hidden tests, so it may stop here."""
+        """Every check passes and the value agent approved (a value without its judgement never
+        counts): the search cannot know more without the hidden tests, so it may stop here."""
         node = self.node(node_id)
-        return node.passed_all and bool(node.evaluation.components.get("approved", 1.0))
+        return node.passed_all and bool(node.evaluation.components.get("approved", 0.0))
 
     def context(self, node_id: int, tree: Worktree | None = None, steps: list[tuple[dict[str, Any], str]] | None = None,
                 ) -> RepoContext:

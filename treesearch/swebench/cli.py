@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 LITE_FILE = "SWE-bench_Lite-test.json"
-STRATEGIES = ("mcts", "linear")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clone a repository missing from --repos-dir from GitHub into the cache (needs the network)")
     parser.add_argument("--model", help="litellm model string, or 'sim' for the simulated coder (default: $TREESEARCH_MODEL)")
     parser.add_argument("--api-base", help="OpenAI-compatible server URL (default: $TREESEARCH_API_BASE)")
-    parser.add_argument("--strategy", default="mcts", choices=STRATEGIES,
-                        help="mcts: tree search over hypotheses and attempts; linear: one hypothesis, an attempt and its repairs")
+    parser.add_argument("--strategy", default="mcts",
+                        help="mcts (tree search over hypotheses and attempts) or linear (one hypothesis, an attempt "
+                             "and its repairs in a row)")
     parser.add_argument("--workers", type=_positive_int, default=1, help="instances searched at once")
     parser.add_argument("--concurrency", type=_positive_int, default=2, help="expansions in flight per instance")
     parser.add_argument("--budget", type=_positive_int, default=40, help="max LLM calls per instance")

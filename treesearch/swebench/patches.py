@@ -1,4 +1,4 @@
-"""Unified diffs as ``git diff`` writes them: split into files and hunks, joined back, applied to text.
+"""Unified diffs as ``git diff`` writes them: split into files and hunks, applied to text.
 
 The repository search keeps each node's state as such a diff against the base commit; the simulated
 coder reads the gold patch hunk by hunk; and no patch the search returns may touch a test file
@@ -117,10 +117,6 @@ def _paths(header: list[str]) -> tuple[str | None, str | None]:
 def _strip_prefix(name: str, prefix: str) -> str:
     name = name.strip().split("\t")[0]
     return name[len(prefix):] if name.startswith(prefix) else name
-
-
-def join_patch(files: list[FilePatch]) -> str:
-    return "".join(f.text for f in files)
 
 
 def is_test_path(path: str) -> bool:

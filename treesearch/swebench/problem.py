@@ -90,14 +90,6 @@ class RepoProblem:
             fail_to_pass=_test_list(data, "FAIL_TO_PASS", name), pass_to_pass=_test_list(data, "PASS_TO_PASS", name),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The SWE-bench dict (test lists as JSON strings, as in the datasets)."""
-        return {
-            "instance_id": self.instance_id, "repo": self.repo, "base_commit": self.base_commit,
-            "problem_statement": self.problem_statement, **{f: getattr(self, f) for f in TEXT_FIELDS},
-            "FAIL_TO_PASS": json.dumps(list(self.fail_to_pass)), "PASS_TO_PASS": json.dumps(list(self.pass_to_pass)),
-        }
-
 
 def issue_section(problem: RepoProblem) -> str:
     """The task as every repository prompt starts with it."""

@@ -137,6 +137,14 @@ def test_patches_split_join_and_apply():
         apply_hunks(CALC_CORE, files[0].hunks)
 
 
+@needs_lite
+def test_every_lite_patch_parses_back_to_itself():
+    for problem in load_instances(_lite_path()):
+        gold, tests = parse_patch(problem.patch), parse_patch(problem.test_patch)
+        assert "".join(f.text for f in gold) == problem.patch and "".join(f.text for f in tests) == problem.test_patch
+        assert not any(is_test_path(f.path) for f in gold) and all(is_test_path(f.path) for f in tests)
+
+
 @pytest.mark.parametrize("path, is_test", [
     ("tests/test_core.py", True), ("pkg/tests/helpers.py", True), ("testing/util.py", True),
     ("pkg/test_thing.py", True), ("pkg/thing_test.py", True), ("conftest.py", True), ("pkg/tests.py", True),

@@ -4,6 +4,7 @@ run goes on, resume after SIGKILL, and the search's own dynamics (repairs, rethi
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -17,6 +18,7 @@ import pytest
 
 from tests.repo_fixtures import CALC, WORDS, build_instance, hidden_tests_pass, write_instances
 from treesearch.cli import main as treesearch_main
+from treesearch.swebench.cli import add_swebench_parser
 from treesearch.swebench.cli import main as swebench_main
 
 pytestmark = pytest.mark.timeout(180)
@@ -150,6 +152,11 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     assert "is not a directory" in capsys.readouterr().err
     assert swebench_main(["--instances", str(good), "--model", "sim", "--strategy", "greedy", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.strip() == "error: unknown strategy 'greedy'; choose one of mcts, linear"
+    # the subcommand as treesearch.cli registers it: the same options, the same run function
+    parser = argparse.ArgumentParser(prog="treesearch")
+    add_swebench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["swebench", "--instances", str(bad), "--model", "sim", "--out", str(tmp_path / "o")])
+    assert args.run(args) == 2 and "missing required field 'base_commit'" in capsys.readouterr().err
 
 
 def _lite_available() -> bool:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@(.*)$")
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 # SWE-bench's notion of a test file: a directory named like one, or a file named like one.
 TEST_DIRS = frozenset({"test", "tests", "testing", "e2e"})
 _TEST_FILE = re.compile(r"^(test_.*\.py|.*_test\.py|tests?\.py|conftest\.py)$")
@@ -28,7 +28,7 @@ class Hunk:
 
     old_start: int
     new_start: int
-    section: str
+    header: str  # the ``@@ ... @@`` line as written
     lines: tuple[str, ...]
 
     @property
@@ -41,9 +41,7 @@ class Hunk:
 
     @property
     def text(self) -> str:
-        old, new = len(self.old_lines), len(self.new_lines)
-        return f"@@ -{self.old_start},{old} +{self.new_start},{new} @@{self.section}\n" + "".join(
-            line + "\n" for line in self.lines)
+        return self.header + "\n" + "".join(line + "\n" for line in self.lines)
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ def parse_patch(text: str) -> list[FilePatch]:
                 new_left -= mark in (" ", "+", "")
                 i += 1
             body = tuple(line if line else " " for line in lines[body_start:i])  # a blank context line
-            hunks.append(Hunk(int(match.group(1)), int(match.group(3)), match.group(5), body))
+            hunks.append(Hunk(int(match.group(1)), int(match.group(3)), lines[body_start - 1], body))
         files.append(FilePatch(tuple(header), *_paths(header), tuple(hunks)))
     return files
 

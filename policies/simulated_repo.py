@@ -14,7 +14,7 @@ with :class:`~policies.simulated.SimParams` as for the function-level coder:
   always stays) and ``k ~ Poisson(−γ ln q)`` real AST mutations (:mod:`policies.mutations`) are
   applied to the functions the kept hunks change, at lines they add (a mutated function is written
   back as ``ast.unparse`` prints it). An edit replaces one changed block with enough context to be
-  unique; then it submits.
+  unique (files the gold patch deletes or renames away are removed with ``rm``); then it submits.
 * **A repair** (an attempt continuing a finished one) removes one of its faults — a mutation, or a
   left-out hunk put back — with probability ``debug_fix_informative`` when the checks' feedback
   shows the output of what failed, else ``debug_fix_uninformative``, and adds a mutation with
@@ -35,6 +35,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import shlex
 import textwrap
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -76,7 +77,7 @@ class SimulatedRepoCoder:
     def __init__(self, gold_patch: str, seed: int = 0, budget: Budget | None = None,
                  params: SimParams | None = None, repo_params: RepoSimParams | None = None) -> None:
         try:
-            files = [f for f in parse_patch(gold_patch) if not is_test_path(f.path) and f.new_path is not None]
+            files = [f for f in parse_patch(gold_patch) if not is_test_path(f.path)]
         except PatchError as e:
             raise SimulatorError(f"the gold patch cannot be read: {e}") from e
         if not files:
@@ -156,6 +157,10 @@ class SimulatedRepoCoder:
             if current != target:
                 old, new = _edit(current, target)
                 return _step({"action": "edit", "path": path, "old": old, "new": new}, f"[sim] change {path}", sim)
+        for gold in self.gold:  # files the gold patch deletes or renames away
+            if gold.old_path is not None and gold.old_path != gold.new_path and ctx.read_file(gold.old_path) is not None:
+                return _step({"action": "run", "command": f"rm -f -- {shlex.quote(gold.old_path)}"},
+                             f"[sim] remove {gold.old_path}", sim)
         return _step({"action": "submit"}, "[sim] the change is in place", sim)
 
     def _rethink(self, ctx: Any) -> Proposal:
@@ -210,6 +215,8 @@ class SimulatedRepoCoder:
         taken = {f.split("#", 1)[0] for f in faults if not f.startswith(DROP)}
         by_site: dict[str, list[str]] = {}
         for gold in self.gold:
+            if gold.new_path is None:
+                continue
             text, added = self._gold_text(ctx, gold, faults)
             for fn, snippet, first_line in _changed_functions(text, added):
                 for m in mutation_sites(snippet):
@@ -235,6 +242,8 @@ class SimulatedRepoCoder:
         """Each gold file as this attempt means to leave it: kept hunks, then the mutations."""
         targets = {}
         for gold in self.gold:
+            if gold.new_path is None:
+                continue
             text, added = self._gold_text(ctx, gold, faults)
             prefix = f"{gold.path}::"
             mutations = [f[len(prefix):] for f in faults if f.startswith(prefix)]

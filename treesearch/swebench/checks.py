@@ -18,6 +18,7 @@ worktree, reset to the base commit and back, so a check never waits for a second
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import xml.etree.ElementTree as ET
@@ -26,7 +27,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from treesearch.sandbox.command import CommandResult
-from treesearch.swebench.environment import REPRODUCE, SCRATCH, RepoEnvironment, Worktree
+from treesearch.swebench.environment import PYTHONPATH, REPRODUCE, SCRATCH, RepoEnvironment, Worktree
 from treesearch.swebench.patches import PatchError, is_test_path, parse_patch
 from treesearch.swebench.repos import GitError, git
 
@@ -135,7 +136,7 @@ class RepoChecker:
         """Check ``patch`` (materialised in ``tree``, with the path's ``reproduction`` script)."""
         if not patch.strip():
             return RepoFeedback(False, outcomes=[CheckOutcome("patch applies", False, "the patch is empty")])
-        problem = self.env.check_applies(patch)
+        problem = await asyncio.to_thread(self.env.check_applies, patch)
         try:
             changed = [f.path for f in parse_patch(patch) if f.new_path is not None]
         except PatchError as e:
@@ -145,7 +146,7 @@ class RepoChecker:
         feedback = RepoFeedback(True, outcomes=[CheckOutcome("patch applies", True)])
         sources = [p for p in changed if p.endswith(".py") and not is_test_path(p)]
         modules = sorted({m for m in map(module_name, sources) if m})
-        tests = self.related_tests(sources)
+        tests = await asyncio.to_thread(self.related_tests, sources)
         syntax = _syntax_errors(tree, sources)
         if syntax:  # nothing more to learn from running code that does not parse
             feedback.outcomes.append(CheckOutcome("changed code compiles and imports", False, "; ".join(syntax)))
@@ -155,10 +156,10 @@ class RepoChecker:
                 if len(key) > 1 and key[-1]}
         missing = [key for key in runs.values() if key not in self._base]
         if missing:
-            tree.materialise("", reproduction)
+            await asyncio.to_thread(tree.materialise, "", reproduction)
             for key in missing:
                 self._base[key] = await self._run(tree, key)
-            tree.materialise(patch, reproduction)
+            await asyncio.to_thread(tree.materialise, patch, reproduction)
         before = {name: self._base[key] for name, key in runs.items()}
         imports = await self._run(tree, runs["imports"]) if "imports" in runs else {}
         broken = {m: e for m, e in imports.items() if e and before["imports"].get(m) is None}
@@ -197,9 +198,8 @@ class RepoChecker:
         outcome} for tests, the CommandResult for the reproduction."""
         what, *args = key
         if what == "imports":
-            roots = sorted({"src"} & {PurePosixPath(p).parts[0] for p in args if "/" in p})
             result = await tree.run(f"python -c {shlex.quote(_IMPORT_SCRIPT)} {' '.join(map(shlex.quote, args))}",
-                                    env={"PYTHONPATH": ":".join(roots)} if roots else None)
+                                    env={"PYTHONPATH": PYTHONPATH})
             for line in result.output.splitlines():
                 if line.startswith(IMPORT_MARK):
                     return json.loads(line[len(IMPORT_MARK):])

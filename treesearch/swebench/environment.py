@@ -33,9 +33,12 @@ from treesearch.swebench.repos import GitError, git
 
 SCRATCH = ".treesearch"
 REPRODUCTION = f"{SCRATCH}/reproduce.py"
-# The script lives in the scratch directory; the repository root goes on its path so it can import
-# the repository's code as a user's script beside it would.
-REPRODUCE = f"PYTHONPATH=. python {REPRODUCTION}"
+# What the engine's own scripts (the reproduction, the import check) put on Python's path: the
+# repository root, and src/ for src-layout repositories (a missing directory on the path is harmless).
+PYTHONPATH = ".:src"
+# The script lives in the scratch directory; with the root on its path it imports the repository's
+# code as a user's script beside it would.
+REPRODUCE = f"PYTHONPATH={PYTHONPATH} python {REPRODUCTION}"
 
 
 class WorkspaceError(RuntimeError):

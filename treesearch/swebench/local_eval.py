@@ -15,6 +15,7 @@ file exists. Other forms (Django's runner, sympy's bin/test) cannot run here and
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 from pathlib import PurePosixPath
@@ -44,7 +45,7 @@ async def local_eval(problem: RepoProblem, patch: str, env: RepoEnvironment) -> 
             if not diff.strip():
                 continue
             try:
-                git("apply", "--whitespace=nowarn", "-", cwd=tree.path, input=diff)
+                await asyncio.to_thread(git, "apply", "--whitespace=nowarn", "-", cwd=tree.path, input=diff)
             except GitError as e:
                 report["error"] = f"{name} does not apply: {e}"
                 return report

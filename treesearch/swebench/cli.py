@@ -152,9 +152,12 @@ def _print_summary(console: Any, records: list[dict[str, Any]], summary: dict[st
             f"{best['value']:.2f}" if isinstance(best.get("value"), float) else "-",
             str(r.get("stats", {}).get("llm_calls", "-")),
             "-" if not isinstance(local, dict) else ("resolved" if local["resolved"] else local.get("error") or "not resolved"),
-            r.get("error") or r.get("stopped_because", ""),
+            "see below" if r.get("error") else r.get("stopped_because", ""),
         )
     console.print(table)
+    for r in records:
+        if r.get("error"):  # whole, on one line each: a table cell would cut or wrap them
+            console.print(f"{r['status']}: {r['instance_id']}: {r['error']}", soft_wrap=True, markup=False)
     local = summary["local_eval_unofficial"]
     cost = "unknown" if summary["cost_usd"] is None else f"${summary['cost_usd']:.4f}"
     console.print(

@@ -238,3 +238,15 @@ def test_score_terms_match_the_pucb_formula():
     assert terms[0]["q"] == pytest.approx(1.0)
     assert terms[0]["u"] == pytest.approx(expected_u)
     assert terms[1]["score"] == pytest.approx(0.0 + beta * 0.25 * math.sqrt(math.log(n_parent)) / 2)
+
+
+def test_a_held_leaf_is_not_selected_until_released():
+    tree = SearchTree(selection=SelectionConfig(rule="uct"))
+    a, b = tree.add_children(ROOT, [0.5, 0.5])
+    tree.hold(a)
+    leaves, _ = tree.select(2)
+    assert leaves.tolist() == [b]
+    tree.release(leaves)
+    tree.release([a])
+    assert tree.arrays.in_flight[: tree.size].sum() == 0
+    assert sorted(tree.select(2)[0].tolist()) == [a, b]

@@ -1,4 +1,4 @@
-"""The ``treesearch`` command line: ``demo`` and ``solve``.
+"""The ``treesearch`` command line: ``demo``, ``solve``, ``eval``, ``view``, ``swebench`` and ``evolve``.
 
 Every bad input — a malformed problem file, an unknown model, a missing key, a bad argument — ends
 with one clear ``error:`` line on stderr and exit status 2; a model service that keeps failing ends
@@ -88,9 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--judge", action="store_true", help="run the final program on the hidden tests once")
     solve.set_defaults(run=run_solve)
 
+    from treesearch.evolve.cli import add_evolve_parser
     from treesearch.export.view import add_view_parser
+    from treesearch.swebench.cli import add_swebench_parser
 
     add_view_parser(sub)
+    add_swebench_parser(sub)
+    add_evolve_parser(sub)
 
     ev = sub.add_parser("eval", help="a strategy over HumanEval, HumanEval+ or MBPP, judged on hidden tests")
     ev.add_argument("--dataset", required=True, choices=["humaneval", "humaneval+", "mbpp"])

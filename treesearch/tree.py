@@ -25,6 +25,7 @@ from treesearch.core import (
     RULES,
     SUPERSEDED,
     TERMINAL,
+    add_in_flight,
     allocate,
     append_children,
     backprop_batch,
@@ -272,6 +273,11 @@ class SearchTree:
         vals = self._check_values(values, "values", ids.size)
         sel = self._check_release(selected)
         backprop_batch(self.arrays, ids, vals, sel)
+
+    def hold(self, node: int) -> None:
+        """Count ``node`` as in flight (with its ancestors) until :meth:`release`: an expansion is
+        working below a leaf that no selection has chosen, e.g. the thought it rolls out."""
+        add_in_flight(self.arrays, self._check_node(node), 1.0)
 
     def release(self, selected: Iterable[int] | np.ndarray) -> None:
         """Cancel selections that produced no value."""

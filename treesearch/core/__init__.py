@@ -16,7 +16,7 @@ from treesearch.core.arrays import (
     allocate,
     grown,
 )
-from treesearch.core.backup import backprop_batch, release_batch
+from treesearch.core.backup import add_in_flight, backprop_batch, release_batch
 from treesearch.core.selection import (
     Q_MAX,
     Q_MEAN,
@@ -32,7 +32,7 @@ from treesearch.core.selection import (
 from treesearch.core.structure import append_children, best_path, mark_superseded
 
 __all__ = [
-    "BYTES_PER_NODE", "EXPANDED", "NO_NODE", "Q_MAX", "Q_MEAN", "Q_MODES", "RESERVED", "RULES",
+    "BYTES_PER_NODE", "add_in_flight", "EXPANDED", "NO_NODE", "Q_MAX", "Q_MEAN", "Q_MODES", "RESERVED", "RULES",
     "RULE_PUCB", "RULE_PUCT", "RULE_UCT", "SUPERSEDED", "TERMINAL", "TreeArrays", "allocate",
     "append_children", "backprop_batch", "best_path", "child_scores", "exploration_scale_table", "grown", "mark_superseded",
     "release_batch", "select_batch",

@@ -17,14 +17,18 @@ One step:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from treesearch.budget import BudgetExhausted
 from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode
 from treesearch.engine.rethink import rethink
 from treesearch.engine.state import SearchState
 
-MAX_IDLE_STEPS = 200  # steps that re-visit terminal leaves without any model call before giving up
+# Steps in a row that only re-visit terminal leaves, with nothing else running, before the search
+# gives up (each re-visit only backs the same value up again).
+MAX_IDLE_STEPS = 50
 
 
 @dataclass
@@ -52,7 +56,11 @@ async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
             return None
         thoughts = state.add_thoughts(leaf, proposals)
         rollout = max(thoughts, key=lambda t: (state.tree.arrays.prior[t], -t))
-        return await write_code(state, rollout)
+        state.tree.hold(rollout)  # a leaf now, but this expansion writes its code: not for the others
+        try:
+            return await write_code(state, rollout)
+        finally:
+            state.tree.release([rollout])
     if isinstance(payload, ThoughtNode):
         return await write_code(state, leaf)
     proposals = await state.propose(leaf, "debug", 1)
@@ -83,8 +91,13 @@ async def value_programs(state: SearchState, programs: list[int]) -> Expansion:
     return Expansion(nodes, values, solved)
 
 
-async def run_mcts(state: SearchState, budget) -> str:
-    """Run the search until it stops; returns why it stopped."""
+async def run_mcts(state: SearchState, budget, expand: Callable[[Any, int], Awaitable[Expansion | None]] = expand_leaf) -> str:
+    """Run the search until it stops; returns why it stopped.
+
+    ``state`` needs ``config`` (concurrency, early_stop, max_iterations, log_selection_terms),
+    ``tree``, ``events`` and ``stats.expansion_errors``; ``expand`` grows one selected leaf (the
+    repository agent brings its own, see :mod:`treesearch.swebench`).
+    """
     from treesearch.llm import LLMError
 
     cfg, tree = state.config, state.tree
@@ -104,7 +117,12 @@ async def run_mcts(state: SearchState, budget) -> str:
                     state.events.emit("select", step=step, leaves=leaves.tolist(), collisions=collisions,
                                       in_flight=len(pending), terms=terms)
                 for leaf in leaves.tolist():
-                    pending[asyncio.ensure_future(expand_leaf(state, leaf))] = leaf
+                    # A terminal leaf while expansions run would only be valued again at once, spinning
+                    # the loop until they end: leave it until they have (they may open new leaves).
+                    if pending and tree.stats(leaf)["terminal"]:
+                        tree.release([leaf])
+                        continue
+                    pending[asyncio.ensure_future(expand(state, leaf))] = leaf
         if not pending:
             return stop or "exhausted: no expandable leaf left"
         done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

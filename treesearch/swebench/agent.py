@@ -80,6 +80,7 @@ class RepoSearchConfig:
     early_stop: bool = True
     discriminator_top: int = 3
     max_iterations: int = 1000
+    log_selection_terms: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -145,7 +146,6 @@ class RepoSearch:
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(problem.instance_id))
         self.tree.events = self.events.events
         self.stats = RepoSearchStats()
-        self.busy: set[int] = set()  # leaves an expansion in flight is working below (see expand)
 
     # ------------------------------------------------------------------ reading the tree
     def node(self, node_id: int) -> Any:
@@ -326,7 +326,7 @@ async def expand(search: RepoSearch, leaf: int) -> Expansion | None:
             return None
         thoughts = search.add_thoughts(leaf, proposals)
         start = max(thoughts, key=lambda t: (search.tree.arrays.prior[t], -t))
-        search.busy.add(start)  # a leaf now, but this expansion is trying it: not for the others
+        search.tree.hold(start)  # a leaf now, but this expansion is trying it: not for the others
     try:
         end = await search.attempt(start)
         if end is None:
@@ -334,7 +334,8 @@ async def expand(search: RepoSearch, leaf: int) -> Expansion | None:
         if search.config.rethink and not search.node(end).passed_all:
             end = await search.rethink(end)
     finally:
-        search.busy.discard(start)
+        if start != leaf:
+            search.tree.release([start])
     return Expansion([end], [search.node(end).value], search.solved_by(end))
 
 

@@ -1,7 +1,7 @@
 """Searching one instance: the MCTS loop over :func:`~treesearch.swebench.agent.expand`, the final
 pick, and the run directory.
 
-The loop is :func:`treesearch.engine.mcts.run_mcts`'s, with the repository agent's expansion: select
+The loop is :func:`treesearch.engine.mcts.run_mcts`, with the repository agent's expansion: select
 up to ``concurrency`` leaves in one kernel call (in-flight expansions count as visits), expand each
 as a task, back up every finished expansion's value in one call, release failed ones; stop at the
 first attempt that passes every check with the value agent's approval (``early_stop``), when the
@@ -22,13 +22,13 @@ The run directory of an instance (the same files as ``treesearch solve`` writes,
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from treesearch.budget import Budget, BudgetExhausted
+from treesearch.engine.mcts import run_mcts
 from treesearch.engine.nodes import ThoughtNode
 from treesearch.export.events import EventLog
 from treesearch.export.files import write_atomic, write_json
@@ -36,10 +36,6 @@ from treesearch.swebench.agent import RepoSearch, RepoSearchConfig, expand
 from treesearch.swebench.environment import RepoEnvironment
 from treesearch.swebench.nodes import StepNode
 from treesearch.swebench.problem import RepoProblem
-
-# Steps in a row that only re-visit terminal leaves, with nothing else running, before the search
-# gives up (each re-visit only backs the same value up again).
-MAX_IDLE_STEPS = 20
 
 
 @dataclass
@@ -66,80 +62,6 @@ class InstanceResult:
             "stopped_because": self.stopped_because, "stats": self.stats, "model": self.model,
             "strategy": self.strategy, "seed": self.seed,
         }
-
-
-async def run_repo_mcts(search: RepoSearch, budget: Budget) -> str:
-    """Run the search until it stops; returns why it stopped."""
-    from treesearch.llm import LLMError
-
-    cfg, tree = search.config, search.tree
-    pending: dict[asyncio.Task, int] = {}
-    stop: str | None = None
-    idle = step = 0
-    while True:
-        free = cfg.concurrency - len(pending)
-        if stop is None and free > 0:
-            if (limit := budget.exhausted()) is not None:
-                stop = f"budget: {limit}"
-            else:
-                leaves, collisions = tree.select(free)
-                if leaves.size:
-                    search.events.emit("select", step=step, leaves=leaves.tolist(), collisions=collisions,
-                                       in_flight=len(pending))
-                for leaf in leaves.tolist():
-                    # Not: a hypothesis another expansion is trying right now, or a terminal leaf while
-                    # expansions that may open new leaves are still running (re-visiting it would
-                    # spin the loop and pile visits on it until they end).
-                    if leaf in search.busy or (pending and tree.stats(leaf)["terminal"]):
-                        tree.release([leaf])
-                        continue
-                    pending[asyncio.ensure_future(expand(search, leaf))] = leaf
-        if not pending:
-            return stop or "exhausted: no expandable leaf left"
-        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        nodes, values, selected, released = [], [], [], []
-        for task in done:
-            leaf = pending.pop(task)
-            try:
-                result = task.result()
-            except BudgetExhausted as e:
-                stop = stop or f"budget: {e.limit}"
-                released.append(leaf)
-                continue
-            except LLMError as e:
-                search.stats.expansion_errors += 1
-                search.events.emit("error", node=leaf, error=str(e)[:1000])
-                released.append(leaf)
-                if search.stats.expansion_errors >= 3 * cfg.concurrency:
-                    stop = stop or f"error: {e}"
-                continue
-            if result is None:  # the policy had nothing for this leaf: a dead end, never expanded again
-                search.events.emit("empty_expansion", node=leaf)
-                tree.mark_terminal(leaf)
-                nodes.append(leaf)
-                values.append(0.0)
-                selected.append(leaf)
-                idle += 1
-                continue
-            nodes += result.nodes
-            values += result.values
-            selected.append(leaf)
-            idle = 0 if result.called_model else idle + 1
-            if result.solved and cfg.early_stop:
-                stop = "solved"
-        tree.backprop(nodes, values, selected)
-        tree.release(released)
-        if nodes:
-            search.events.emit("backprop", step=step, nodes=nodes, values=values, selected=selected)
-        step += 1
-        if stop is None and (idle >= MAX_IDLE_STEPS or step >= cfg.max_iterations):
-            stop = "exhausted: only terminal leaves left" if idle >= MAX_IDLE_STEPS else "max_iterations"
-        if stop == "solved" and pending:
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            tree.release(list(pending.values()))
-            pending.clear()
 
 
 async def final_pick(search: RepoSearch, discriminator: Any = None) -> int | None:
@@ -198,7 +120,7 @@ async def search_instance(
     search = RepoSearch(problem, env, policy, value_model, config, events, seed)
     events.emit("start", problem_id=problem.instance_id, model=model, strategy=config.strategy, seed=seed)
     try:
-        stopped_because = await run_repo_mcts(search, budget)
+        stopped_because = await run_mcts(search, budget, expand=expand)
         best = await final_pick(search, discriminator)
         events.emit("stop", reason=stopped_because, best=best)
     finally:

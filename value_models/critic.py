@@ -33,13 +33,19 @@ class LLMCritic:
         )
         user = render(PROMPTS, "critic", problem=problem_section(problem), code=node.code,
                       feedback=render_feedback(feedback), focus=focus)
-        messages = [{"role": "user", "content": user}]
-        for attempt in range(2):
-            (completion,) = await self.client.complete(messages, n=1, temperature=self.temperature)
-            score = extract_score(completion.text, scale=10)
-            if score.ok:
-                return Evaluation(score.value, {"critique": score.value}, completion.text.strip()[:2000])
-            if attempt == 0:
-                messages = [*messages, {"role": "assistant", "content": completion.text},
-                            {"role": "user", "content": "End with a last line 'Score: N', N from 0 to 10."}]
-        return Evaluation(NEUTRAL, {"critique": NEUTRAL}, f"critic gave no readable score: {score.error}")
+        return await ask_score(self.client, user, self.temperature, "critic")
+
+
+async def ask_score(client: Any, prompt: str, temperature: float, who: str) -> Evaluation:
+    """A 0-10 score read from the model's reply to ``prompt`` (its last ``Score: N`` line), scaled to
+    [0, 1], with the reply as the explanation; asked again once, then neutral."""
+    messages = [{"role": "user", "content": prompt}]
+    for attempt in range(2):
+        (completion,) = await client.complete(messages, n=1, temperature=temperature)
+        score = extract_score(completion.text, scale=10)
+        if score.ok:
+            return Evaluation(score.value, {"critique": score.value}, completion.text.strip()[:2000])
+        if attempt == 0:
+            messages = [*messages, {"role": "assistant", "content": completion.text},
+                        {"role": "user", "content": "End with a last line 'Score: N', N from 0 to 10."}]
+    return Evaluation(NEUTRAL, {"critique": NEUTRAL}, f"{who} gave no readable score: {score.error}")

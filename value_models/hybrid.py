@@ -17,7 +17,6 @@ from treesearch.problems import CodeProblem
 from value_models.base import Candidate, Evaluation, ValueModel
 from value_models.execution import ExecutionValue
 
-
 NEUTRAL_CRITIQUE = 0.5
 
 

@@ -25,10 +25,10 @@ import re
 from typing import Any
 
 from policies.repo_policy import PROMPTS
-from treesearch.parsing import extract_score
 from treesearch.prompting import render
 from treesearch.swebench.problem import RepoProblem, issue_section
 from value_models.base import Candidate, Evaluation
+from value_models.critic import ask_score
 from value_models.hybrid import HybridValue
 
 NEUTRAL = 0.5
@@ -68,16 +68,7 @@ class RepoValueAgent:
         hypotheses = "\n".join(f"- {t}" for t in node.thoughts) or "(none)"
         user = render(PROMPTS, "repo_value", issue=issue_section(problem), hypotheses=hypotheses,
                       patch=node.code[:MAX_PATCH_CHARS], feedback=feedback.render())
-        messages = [{"role": "user", "content": user}]
-        for attempt in range(2):
-            (completion,) = await self.client.complete(messages, n=1, temperature=self.temperature)
-            score = extract_score(completion.text, scale=10)
-            if score.ok:
-                return Evaluation(score.value, {"critique": score.value}, completion.text.strip()[:2000])
-            if attempt == 0:
-                messages = [*messages, {"role": "assistant", "content": completion.text},
-                            {"role": "user", "content": "End with a last line 'Score: N', N from 0 to 10."}]
-        return Evaluation(NEUTRAL, {"critique": NEUTRAL}, f"value agent gave no readable score: {score.error}")
+        return await ask_score(self.client, user, self.temperature, "value agent")
 
 
 class RepoDiscriminator:

@@ -72,11 +72,12 @@ def _count(minimum: int):
 def run_evolve(args: argparse.Namespace) -> int:
     """The ``evolve`` command; user errors end with one ``error:`` line and status 2."""
     from treesearch.config import ConfigError
+    from treesearch.datasets import DatasetError
     from treesearch.llm import LLMError
 
     try:
         return _evolve(args)
-    except (ValueError, FileNotFoundError, ConfigError) as e:
+    except (ValueError, FileNotFoundError, ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except LLMError as e:

@@ -94,7 +94,7 @@ class SimulatedProgramEditor:
         for count in range(3):
             for mutations in combinations(self.sites, count):
                 if len({_site(m) for m in mutations}) == count and normal_form(apply(self.reference, mutations)) == target:
-                    return list(mutations)
+                    return sorted(mutations)
         raise SimulatorError("the simulated editor (--model sim) can only start from programs that are the problem's "
                              "reference with at most two of its mutations")
 

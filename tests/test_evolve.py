@@ -195,7 +195,7 @@ def test_evolve_user_errors_are_one_line(tmp_path, capsys):
     code = evolve_main(["evolve", "--dataset", "humaneval", "--model", "sim", "--stage-sizes", "2", "4", "8",
                         "--thresholds", "0.4", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: 3 stages need 2 threshold(s), got 1") and err.count("\n") == 1
+    assert code == 2 and err.startswith("error: 3 stage(s) need 2 threshold(s), got 1") and err.count("\n") == 1
 
 
 @needs_data
@@ -256,6 +256,20 @@ def test_solution_evolution_makes_the_naive_program_faster_and_resumes(tmp_path)
     assert {n["kind"] for n in doc["nodes"]} == {"root", "variant"}
     assert json.loads((out / "result.json").read_text())["best"]["node_id"] == more.best.node_id
     assert (out / "tree.html").stat().st_size > 0
+
+
+def test_solution_evolution_stops_when_its_budget_is_spent(tmp_path):
+    problem, _ = count_primes_problem()
+
+    async def pass_fraction(code: str, sandbox) -> float:
+        result = await sandbox.run(code, problem.kind, problem.visible_tests, problem.entry_point)
+        return result.pass_fraction
+
+    result = evolve_solution(problem, pass_fraction, model="sim", generations=5, children_per_generation=4,
+                             budget=6, confirmations=1, seed=1)
+    assert result.stopped_because == "budget: max_calls" and result.stats["llm_calls"] == 6
+    assert result.stats["variants"] + result.stats["rejected"] == 6  # every paid-for program was used
+    assert [r.variants for r in result.history][0] == 4 and result.best is not None
 
 
 RIGHT = "```python\ndef add_positive(xs):\n    return sum(x for x in xs if x > 0)\n```"

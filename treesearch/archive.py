@@ -254,10 +254,6 @@ class Archive:
             shown = "; ".join(f"{k}: {stored.get(k)!r} here, {wanted.get(k)!r} now" for k in differ[:4])
             raise ArchiveError(f"{self.path} holds a run with other settings ({shown}); use another directory")
 
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {k: orjson.loads(v) for k, v in self._db.execute("SELECT key, value FROM settings")}
-
     def close(self) -> None:
         self._db.close()
 

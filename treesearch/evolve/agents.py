@@ -161,10 +161,15 @@ def default_params() -> dict[str, Any]:
 
 
 def default_prompts() -> dict[str, str]:
-    """The LLM policy's templates as shipped (``policies/prompts/``)."""
+    """The LLM policy's templates as shipped (``policies/prompts/``), a fresh dict each call."""
+    return dict(_shipped_prompts())
+
+
+@functools.cache
+def _shipped_prompts() -> tuple[tuple[str, str], ...]:
     from policies.llm_policy import PROMPTS
 
-    return {name: (PROMPTS / f"{name}.txt").read_text(encoding="utf-8") for name in PROMPT_NAMES}
+    return tuple((name, (PROMPTS / f"{name}.txt").read_text(encoding="utf-8")) for name in PROMPT_NAMES)
 
 
 def default_config() -> dict[str, Any]:

@@ -104,7 +104,7 @@ def _evolve(args: argparse.Namespace) -> int:
         resolve_model(model, args.api_base)  # fails now, with what to set, not after the first call
     meta_model = args.meta_model or ("sim" if model == "sim" else model)
     if len(args.thresholds) != len(args.stage_sizes) - 1:
-        raise ValueError(f"{len(args.stage_sizes)} stages need {len(args.stage_sizes) - 1} threshold(s), "
+        raise ValueError(f"{len(args.stage_sizes)} stage(s) need {len(args.stage_sizes) - 1} threshold(s), "
                          f"got {len(args.thresholds)}")
     problems = load_dataset(args.dataset, args.data_dir)
     stages = [Stage(f"stage{k + 1}", args.thresholds[k] if k < len(args.thresholds) else None, args.stage_timeout)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from treesearch.archive import Archive, Variant
-from treesearch.budget import Budget
+from treesearch.budget import Budget, BudgetExhausted
 from treesearch.evolve.loop import Proposal
 from treesearch.problems import CodeProblem
 
@@ -106,8 +106,13 @@ class SimulatedProgramEditor:
         for index in range(self.first_programs):
             rng = np.random.default_rng(_digest(["first", self.seed, index]))
             mutations = self._fresh([], 1 + int(rng.poisson(self.params.first_extra_mutations)), rng)
-            proposals.append(await self._program(mutations, (), f"{SIM_LABEL} first program: {self._describe(mutations)}",
-                                                 "first"))
+            try:
+                proposals.append(await self._program(mutations, (), f"{SIM_LABEL} first program: "
+                                                     f"{self._describe(mutations)}", "first"))
+            except BudgetExhausted:
+                if not proposals:
+                    raise
+                break  # keep what the budget paid for
         return proposals
 
     async def edit(self, parent: Variant, rng: np.random.Generator) -> Proposal | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class EvolutionResult:
     history: list[GenerationRecord]
     run_dir: Path | None = None
     strategy: str = "evolve"
-    archive: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,14 +64,14 @@ class EvolutionResult:
         }
 
 
-def evolve_solution(problem: CodeProblem | str | Path, evaluator: Any, **kwargs: Any) -> EvolutionResult:
+def evolve_solution(problem: CodeProblem | str | Path | dict, evaluator: Any, **kwargs: Any) -> EvolutionResult:
     """:func:`aevolve_solution` for callers without an event loop."""
     return asyncio.run(aevolve_solution(problem, evaluator, **kwargs))
 
 
 async def aevolve_solution(
-    problem: CodeProblem | str | Path,
-    evaluator: ProgramEvaluator | Callable[[str, Any], Awaitable[float]],
+    problem: CodeProblem | str | Path | dict,
+    evaluator: ProgramEvaluator | Callable[[str, Any], Awaitable[float]] | None,
     model: str | None = None,
     generations: int = 6,
     children_per_generation: int = 4,
@@ -83,7 +82,7 @@ async def aevolve_solution(
     crossover_rate: float = 0.25,
     confirmations: int = 2,
     attempts: int = 3,
-    budget: int | Budget | None = None,
+    budget: int | Budget | dict | None = None,
     seed: int = 0,
     out: str | Path | None = None,
     api_base: str | None = None,
@@ -91,12 +90,14 @@ async def aevolve_solution(
     cache: Any = True,
     on_generation: Callable[[GenerationRecord], None] | None = None,
 ) -> EvolutionResult:
-    """Evolve programs for ``problem`` scored by ``evaluator``.
+    """Evolve programs for ``problem`` (a :class:`CodeProblem`, a problem file, or its dict) scored
+    by ``evaluator``.
 
     evaluator: a :class:`~treesearch.evolve.scoring.ProgramEvaluator` (e.g. ``BenchmarkEvaluator``),
         or an ``async (code, sandbox) -> float`` function, one stage.
     model: a litellm model string, ``"sim"`` (the simulated editor: the problem needs a reference),
-        or None for ``$TREESEARCH_MODEL``. budget: max model calls (int) or a :class:`Budget`.
+        or None for ``$TREESEARCH_MODEL``. budget: max model calls (int), a :class:`Budget` or a dict
+        of its limits.
     generations / children_per_generation / first_programs: the size of the run; ``initial``: start
         from these programs instead of the model's first ones. selection: the
         parent-selection rule (``median`` is robust to the score's scale), crossover_rate: the share of
@@ -109,10 +110,20 @@ async def aevolve_solution(
     from treesearch.sandbox import Sandbox
 
     started = time.monotonic()
-    problem = problem if isinstance(problem, CodeProblem) else CodeProblem.from_file(problem)
+    if evaluator is None:
+        raise ValueError("solution evolution needs an evaluator: a ProgramEvaluator (e.g. BenchmarkEvaluator) or "
+                         "an async (code, sandbox) -> float function")
+    if isinstance(problem, dict):
+        problem = CodeProblem.from_dict(problem)
+    elif not isinstance(problem, CodeProblem):
+        problem = CodeProblem.from_file(problem)
     scorer = evaluator if hasattr(evaluator, "stages") else FunctionEvaluator(evaluator)
     stages = tuple(scorer.stages)
-    budget = Budget(max_calls=budget) if isinstance(budget, int) else (budget or Budget())
+    if isinstance(budget, dict):
+        budget = Budget(**budget)
+    elif isinstance(budget, int):
+        budget = Budget(max_calls=budget)
+    budget = budget or Budget()
     settings = EvolutionSettings(generations, children_per_generation, selection, sharpness, confirmations,
                                  crossover_rate, attempts, seed)
     model_name = resolve_model_name(model)

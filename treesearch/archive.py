@@ -209,7 +209,7 @@ def parent_probabilities(
         centre = float(np.median(s))
         spread = float(np.median(np.abs(s - centre))) or float(np.mean(np.abs(s - centre))) or 1.0
         z = (s - centre) / spread
-    weights = 1.0 / (1.0 + np.exp(-lam * z)) / (1.0 + n)
+    weights = 0.5 * (1.0 + np.tanh(0.5 * lam * z)) / (1.0 + n)  # the sigmoid, without overflow
     return weights / weights.sum()
 
 

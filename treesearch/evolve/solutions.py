@@ -134,15 +134,16 @@ async def aevolve_solution(
                 "stages": [asdict(s) for s in stages]}
     archive = Archive(run_dir / ARCHIVE_FILE if run_dir is not None else ":memory:",
                       ProgramFormat(problem.entry_point if problem.kind == "function" else None), identity)
+    own_sandbox = sandbox is None
     sandbox = sandbox or Sandbox()
     runs_before = len(sandbox.call_log)
-    proposer = _editor(model_name, problem, scorer.goal, archive, first_programs, initial, seed, budget, api_base,
-                       cache, run_dir)
 
     async def evaluate(variant: Variant, stage: int, _seed: int) -> StageResult:
         return await scorer.evaluate(variant.payload["code"], stage, sandbox)
 
     try:
+        proposer = _editor(model_name, problem, scorer.goal, archive, first_programs, initial, seed, budget,
+                           api_base, cache, run_dir)
         stopped_because = await run_evolution(archive, proposer, stages, evaluate, settings,
                                               on_generation=on_generation)
         best = archive.best(len(stages), confirmations)
@@ -173,6 +174,8 @@ async def aevolve_solution(
         return result
     finally:
         archive.close()
+        if own_sandbox:
+            sandbox.close()
 
 
 def _editor(model: str, problem: CodeProblem, goal: str, archive: Archive, first_programs: int,

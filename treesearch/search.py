@@ -96,13 +96,14 @@ async def asearch(
     critic: Any = None,
     cache: Any = True,
     on_event: Any = None,
+    evaluator: Any = None,
 ) -> SearchResult:
     """Search for a program solving ``problem``.
 
     problem: a :class:`CodeProblem`, a problem file path, or its dict.
     model: a litellm model string, ``"sim"`` for the simulated coder, or None for
         ``$TREESEARCH_MODEL``. api_base: for local servers (default ``$TREESEARCH_API_BASE``).
-    strategy: mcts | best_of_n | self_debug | beam. budget: max LLM calls (int), a :class:`Budget`,
+    strategy: mcts | best_of_n | self_debug | beam | evolve. budget: max LLM calls (int), a :class:`Budget`,
         or a dict of Budget limits. concurrency: expansions (and so LLM calls) in flight.
     value: "hybrid" (RethinkMCTS: 0.8 · pass + 0.2 · critique once all visible tests pass),
         "execution" (pass fraction only) or a ValueModel.
@@ -110,7 +111,16 @@ async def asearch(
         be a dict of :class:`SelectionConfig` fields). out: the run directory to write.
     sandbox / policy / critic: override the parts built from the arguments.
     on_event: called with every event as it is logged (progress displays).
+
+    ``strategy="evolve"`` evolves an archive of programs for a problem scored by ``evaluator`` (a
+    number, not pass/fail); ``config`` then holds the evolution settings and the result is a
+    :class:`treesearch.evolve.solutions.EvolutionResult` (see :mod:`treesearch.evolve`).
     """
+    if strategy == "evolve":
+        from treesearch.evolve.solutions import aevolve_solution
+
+        return await aevolve_solution(_load_problem(problem), evaluator, model=model, budget=budget, seed=seed,
+                                      out=out, api_base=api_base, sandbox=sandbox, cache=cache, **dict(config or {}))
     started = time.monotonic()
     problem = _load_problem(problem)
     search_config = _search_config(config, strategy, concurrency)
@@ -257,7 +267,7 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
         from value_models.simulated_critic import SimulatedCritic
 
         return SimulatedCoder(seed=seed, budget=budget), SimulatedCritic(seed=seed, budget=budget), None
-    from policies.llm_policy import LLMPolicy
+    from policies.llm_policy import PROMPTS, LLMPolicy
     from treesearch.config import resolve_model
     from treesearch.llm import LLMClient
     from value_models.critic import LLMCritic
@@ -270,7 +280,8 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
         transcript_path=run_dir / "llm_calls.jsonl" if run_dir is not None else None,
     )
     discriminator = Discriminator(client) if config.discriminator_top > 1 else None
-    return LLMPolicy(client), LLMCritic(client), discriminator
+    prompts = Path(config.prompts) if config.prompts else PROMPTS
+    return LLMPolicy(client, prompts=prompts), LLMCritic(client), discriminator
 
 
 def _value_model(value: str | Any, critic: Any) -> Any:

@@ -34,7 +34,8 @@ class SearchConfig:
     ``discriminator_top``: when > 0, the discriminator picks the final program among the top few;
     ``require_approval``: a program that passes the visible tests ends the search only when the
     critic (if the value model has one) also approves it; ``log_selection_terms``: every ``select``
-    event carries the Q, exploration and score of each child on the selected paths.
+    event carries the Q, exploration and score of each child on the selected paths; ``prompts``: a
+    directory of LLM policy templates replacing ``policies/prompts/`` (agent evolution rewrites them).
     """
 
     strategy: str = "mcts"
@@ -52,6 +53,7 @@ class SearchConfig:
     discriminator_top: int = 0
     require_approval: bool = False
     log_selection_terms: bool = False
+    prompts: str | None = None
     max_iterations: int = 10_000
 
     def __post_init__(self) -> None:

@@ -227,9 +227,6 @@ class AgentFormat:
         self._check_prompts(prompts)
         fields = search_fields(params)
         if prompts != default_prompts():
-            if "prompts" not in {f.name for f in dataclasses.fields(SearchConfig)}:
-                raise InvalidVariant("changed prompt templates need SearchConfig.prompts (a template directory for "
-                                     "the LLM policy), which this engine does not have yet")
             fields["prompts"] = "<directory>"
         try:
             SearchConfig(strategy=params["strategy"], **fields)

@@ -417,3 +417,15 @@ def test_nothing_is_left_running_or_on_disk_after_runs(each_backend):
     assert result.outcomes[0].actual is not None and "scratch" in result.outcomes[0].actual
     assert not marked_processes()
     assert {p for p in os.listdir("/tmp") if p.startswith("treesearch-sandbox-")} <= before
+
+
+def test_ints_past_the_decimal_conversion_limit_are_judged_and_shown(sandbox):
+    """Python refuses to repr ints over 4300 digits; HumanEval+ expects some and candidates return some."""
+    code = "def f(n):\n    return 10 ** n\n"
+    tests = [TestCase(input=[5000], output=1), TestCase(input=[20000], output=10 ** 20000),
+             TestCase(input=[3], output=1000)]
+    result = sandbox.run_sync(code, "function", tests, "f")
+    assert [o.passed for o in result.outcomes] == [False, True, True]
+    assert result.outcomes[0].actual == "<int of about 5001 digits>"
+    assert "20001 digits" in result.outcomes[1].expected
+    assert render_feedback(result)

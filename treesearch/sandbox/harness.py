@@ -270,4 +270,6 @@ def _canonical(v: Any) -> str:
         return type(v).__name__ + "{" + ",".join(sorted(_canonical(x) for x in v)) + "}"
     if isinstance(v, (list, tuple)):
         return type(v).__name__ + "[" + ",".join(_canonical(x) for x in v) + "]"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return hex(v)  # repr() refuses ints past 4300 digits; hex has no such limit
     return repr(v)

@@ -136,7 +136,16 @@ def normalise_output(text: str) -> str:
     return "\n".join(lines)
 
 
-_repr = reprlib.Repr()
+class _FeedbackRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        # repr() of an int past Python's 4300-digit conversion limit raises; a candidate may return
+        # one, and its feedback must still say what it was.
+        if x.bit_length() > 14_000:
+            return f"<int of about {int(x.bit_length() * 0.30103) + 1} digits>"
+        return super().repr_int(x, level)
+
+
+_repr = _FeedbackRepr()
 _repr.maxlevel = 4
 _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdeque = 12
 _repr.maxdict = 8

@@ -32,8 +32,10 @@ demo: install
 test: install-dev system-deps
 	$(PY) -m pytest -q
 
-bench: install
+bench: install-dev system-deps
 	$(PY) bench/core_bench.py --quick
+	$(PY) bench/sandbox_bench.py --quick
+	$(PY) bench/llm_concurrency_bench.py --quick
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.set_defaults(run=run_solve)
 
     from treesearch.evolve.cli import add_evolve_parser
+    from treesearch.executors import add_executor_arguments
     from treesearch.export.view import add_view_parser
     from treesearch.swebench.cli import add_swebench_parser
 
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ids", nargs="+", help="these problem ids (e.g. HumanEval/0)")
     model_args(ev, repeat_seed=True)
     ev.add_argument("--workers", type=_positive_int, default=2, help="problems searched at once")
+    add_executor_arguments(ev)
     ev.add_argument("--out", type=Path, required=True, help="results directory (resumed if it exists)")
     ev.set_defaults(run=run_eval_command)
     return parser
@@ -224,8 +226,10 @@ def run_eval_command(args: argparse.Namespace) -> int:
         summarise,
         write_summary,
     )
+    from treesearch.executors import make_executor
 
     model = _model(args)
+    executor = make_executor(args.executor, args.workers, args.ray_address)
     problems = select_problems(load_dataset(args.dataset, args.data_dir), args.ids, args.limit)
     settings = EvalSettings(
         dataset=args.dataset, model=model, strategy=args.strategy, budget=args.budget,
@@ -237,7 +241,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
         console.print("[dim]model: sim — simulated coder; these are simulator figures, not an LLM's[/]")
     total = len(problems) * len(settings.seeds)
     with _EvalProgress(console, total, args.out) as progress:
-        records = asyncio.run(run_eval(problems, settings, args.out, progress.on_record))
+        records = asyncio.run(run_eval(problems, settings, args.out, progress.on_record, executor))
     summary = summarise(records, settings, [p.id for p in problems])
     write_summary(args.out, summary)
     _print_summary(console, summary)

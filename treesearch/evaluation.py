@@ -16,7 +16,7 @@ for :math:`k \le n`.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import math
 import os
 import statistics
@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from treesearch.executors import Executor, LocalExecutor, SharedBudget, linked_budget
 from treesearch.export.files import safe_name, write_json
 from treesearch.problems import CodeProblem
 
@@ -108,50 +109,71 @@ class EvalSettings:
     value: str = "hybrid"
     api_base: str | None = None
     config: dict[str, Any] | None = None
+    total_limits: dict[str, Any] | None = None  # Budget limits across every search of the run
 
 
 async def run_eval(
     problems: list[CodeProblem], settings: EvalSettings, out: Path,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None, executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
-    """Search and judge every (problem, seed) not yet in ``out/results.jsonl``; returns all records."""
-    from treesearch.judge import judge
-    from treesearch.sandbox import Sandbox
-    from treesearch.search import asearch
+    """Search and judge every (problem, seed) not yet in ``out/results.jsonl``; returns all records.
 
+    ``executor`` runs the searches (default: here, ``settings.workers`` at a time); this process
+    alone appends to ``results.jsonl``. ``settings.total_limits`` caps LLM calls, tokens or cost
+    across all of them."""
     out.mkdir(parents=True, exist_ok=True)
     results = ResultsFile(out / RESULTS)
     finished = results.done()
     todo = [(p, s) for s in settings.seeds for p in problems if (p.id, s) not in finished]
-    sandbox = Sandbox()
-    gate = asyncio.Semaphore(settings.workers)
-
-    async def one(problem: CodeProblem, seed: int) -> None:
-        async with gate:
-            run_dir = out / "runs" / f"{safe_name(problem.id)}-s{seed}"
-            result = await asearch(
-                problem, model=settings.model, strategy=settings.strategy, budget=settings.budget,
-                concurrency=settings.concurrency, seed=seed, value=settings.value, out=run_dir,
-                api_base=settings.api_base, config=settings.config, sandbox=sandbox,
-            )
-            verdict = await judge(problem, result.best.code if result.best else None, sandbox)
-            stats = result.stats
-            record = {
-                "problem_id": problem.id, "seed": seed,
-                "passed_base": verdict.passed_base, "passed_plus": verdict.passed_plus,
-                "solved_visible": result.solved,
-                "llm_calls": stats["llm_calls"], "tokens": stats["prompt_tokens"] + stats["completion_tokens"],
-                "cost_usd": stats["cost_usd"], "executions": stats["executions"], "wall_s": stats["wall_s"],
-                "rethinks_tried": stats["rethinks_tried"], "rethinks_helped": stats["rethinks_helped"],
-                "stopped_because": result.stopped_because, "model": result.model, "strategy": result.strategy,
-                "budget": settings.budget,
-            }
-            results.append(record)
-            if on_record is not None:
-                on_record(record)
-
-    await asyncio.gather(*(one(p, s) for p, s in todo))
+    executor = executor or LocalExecutor(settings.workers)
+    shared = None
+    if settings.total_limits is not None:
+        shared = executor.shared_budget(settings.total_limits, max_in_flight=executor.workers * settings.concurrency)
+    job = functools.partial(search_and_judge, settings=settings, out=out, shared=shared)
+    async for _, record in executor.map(job, todo):
+        results.append(record)
+        if on_record is not None:
+            on_record(record)
     return results.records
+
+
+async def search_and_judge(item: tuple[CodeProblem, int], settings: EvalSettings, out: Path,
+                           shared: SharedBudget | None) -> dict[str, Any]:
+    """One (problem, seed): searched with the visible tests, its final program judged on the hidden
+    ones; its record for ``results.jsonl``. Runs wherever the executor puts it."""
+    from treesearch.judge import judge
+    from treesearch.search import asearch
+
+    problem, seed = item
+    sandbox = process_sandbox()
+    result = await asearch(
+        problem, model=settings.model, strategy=settings.strategy,
+        budget=linked_budget(shared, max_calls=settings.budget),
+        concurrency=settings.concurrency, seed=seed, value=settings.value,
+        out=out / "runs" / f"{safe_name(problem.id)}-s{seed}",
+        api_base=settings.api_base, config=settings.config, sandbox=sandbox,
+    )
+    verdict = await judge(problem, result.best.code if result.best else None, sandbox)
+    stats = result.stats
+    return {
+        "problem_id": problem.id, "seed": seed,
+        "passed_base": verdict.passed_base, "passed_plus": verdict.passed_plus,
+        "solved_visible": result.solved,
+        "llm_calls": stats["llm_calls"], "tokens": stats["prompt_tokens"] + stats["completion_tokens"],
+        "cost_usd": stats["cost_usd"], "executions": stats["executions"], "wall_s": stats["wall_s"],
+        "rethinks_tried": stats["rethinks_tried"], "rethinks_helped": stats["rethinks_helped"],
+        "stopped_because": result.stopped_because, "model": result.model, "strategy": result.strategy,
+        "budget": settings.budget,
+    }
+
+
+@functools.cache
+def process_sandbox() -> Any:
+    """One sandbox pool per process, shared by the searches that run in it (the driver's for
+    ``local``, each Ray worker's own for ``ray``)."""
+    from treesearch.sandbox import Sandbox
+
+    return Sandbox()
 
 
 # ---------------------------------------------------------------------- the summary

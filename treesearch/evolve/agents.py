@@ -38,6 +38,7 @@ import numpy as np
 
 from treesearch.archive import EvaluationError, InvalidVariant, StageResult, Variant
 from treesearch.evaluation import RESULTS, EvalSettings, ResultsFile, run_eval
+from treesearch.executors import Executor
 from treesearch.export.files import safe_name
 from treesearch.problems import CodeProblem
 
@@ -293,9 +294,11 @@ def describe_params(params: dict[str, Any]) -> str:
 class AgentEvaluator:
     """Scores agent variants with :func:`run_eval`: stage ``k`` on ``problems[:stage_sizes[k]]``, in
     ``out/variants/v<id>/``. ``base`` gives the dataset, model, per-problem budget, workers and
-    API base every variant shares; the variant gives strategy, value preset and search fields."""
+    API base every variant shares; the variant gives strategy, value preset and search fields.
+    ``executor`` runs each stage's searches (default: here)."""
 
-    def __init__(self, problems: list[CodeProblem], stage_sizes: list[int], out: Path, base: EvalSettings) -> None:
+    def __init__(self, problems: list[CodeProblem], stage_sizes: list[int], out: Path, base: EvalSettings,
+                 executor: Executor | None = None) -> None:
         if any(b <= a for a, b in zip(stage_sizes, stage_sizes[1:])) or not stage_sizes or stage_sizes[0] < 1:
             raise ValueError(f"stage sizes must be increasing and positive, got {stage_sizes}")
         if stage_sizes[-1] > len(problems):
@@ -304,6 +307,7 @@ class AgentEvaluator:
         self.stage_sizes = stage_sizes
         self.out = out
         self.base = base
+        self.executor = executor
 
     def directory(self, variant: int) -> Path:
         return self.out / "variants" / f"v{variant:04d}"
@@ -326,7 +330,8 @@ class AgentEvaluator:
 
         problems = self.problems[: self.stage_sizes[stage]]
         try:
-            records = await run_eval(problems, self.settings(variant, seed), self.directory(variant.id))
+            records = await run_eval(problems, self.settings(variant, seed), self.directory(variant.id),
+                                     executor=self.executor)
         except (ValueError, LLMError, SandboxError) as e:
             raise EvaluationError(f"evaluation failed: {e}") from e
         wanted = {p.id for p in problems}

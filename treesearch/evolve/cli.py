@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from treesearch.archive import SELECTION_RULES
+from treesearch.executors import add_executor_arguments
 
 ARCHIVE_FILE = "archive.sqlite"
 
@@ -47,6 +48,7 @@ def add_evolve_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="hard wall-clock limit on one stage's evaluation of one variant (default 1800 s)")
     p.add_argument("--budget", type=_count(1), default=4, help="LLM calls per problem, the same for every variant")
     p.add_argument("--workers", type=_count(1), default=2, help="problems searched at once")
+    add_executor_arguments(p)
     p.add_argument("--selection", choices=SELECTION_RULES, default="dgm", help="parent-selection rule (default dgm)")
     p.add_argument("--confirmations", type=_count(1), default=2,
                    help="final-stage evaluations (seeds) a new best needs before it is trusted (default 2)")
@@ -96,6 +98,7 @@ def _evolve(args: argparse.Namespace) -> int:
     from treesearch.evolve.agents import AgentEvaluator, AgentFormat, describe_params
     from treesearch.evolve.loop import EvolutionSettings, generation_records, run_evolution
     from treesearch.evolve.report import archive_table, format_scores, lineage, write_views
+    from treesearch.executors import make_executor
     from treesearch.export.files import write_json
     from treesearch.llm import LLMClient
 
@@ -117,7 +120,8 @@ def _evolve(args: argparse.Namespace) -> int:
                 "children_per_generation": args.children_per_generation}
     evaluator = AgentEvaluator(problems, args.stage_sizes, args.out,
                                EvalSettings(dataset=args.dataset, model=model, budget=args.budget,
-                                            workers=args.workers, api_base=args.api_base))
+                                            workers=args.workers, api_base=args.api_base),
+                               make_executor(args.executor, args.workers, args.ray_address))
     meta_budget = Budget(max_calls=args.meta_budget)
     if meta_model == "sim":
         meta = SimulatedMetaModel(meta_budget)

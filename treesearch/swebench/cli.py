@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from treesearch.executors import add_executor_arguments
+
 LITE_FILE = "SWE-bench_Lite-test.json"
 
 
@@ -36,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mcts (tree search over hypotheses and attempts) or linear (one hypothesis, an attempt "
                              "and its repairs in a row)")
     parser.add_argument("--workers", type=_positive_int, default=1, help="instances searched at once")
+    add_executor_arguments(parser)
     parser.add_argument("--concurrency", type=_positive_int, default=2, help="expansions in flight per instance")
     parser.add_argument("--budget", type=_positive_int, default=40, help="max LLM calls per instance")
     parser.add_argument("--max-cost", type=_positive_float, help="max USD per instance")
@@ -118,15 +121,17 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 
 def _run(problems: list[Any], settings: Any, args: argparse.Namespace) -> int:
+    from treesearch.executors import make_executor
     from treesearch.export.files import write_json
     from treesearch.swebench.runner import SUMMARY, evaluation_command, run_instances, summarise
 
+    executor = make_executor(args.executor, settings.workers, args.ray_address)
     console = _console()
     if settings.model == "sim":
         console.print("[dim]model: sim — the simulated coder works from each instance's gold patch; these are "
                       "simulator results, not an LLM's[/]")
     with _Progress(console, len(problems), args.out) as progress:
-        records = asyncio.run(run_instances(problems, settings, args.out, progress.on_record))
+        records = asyncio.run(run_instances(problems, settings, args.out, progress.on_record, executor))
     summary = summarise(records, settings, len(problems))
     write_json(args.out / SUMMARY, summary)
     _print_summary(console, records, summary)

@@ -25,8 +25,9 @@ instances that find nothing left are not started (a later run with a larger cap 
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import orjson
 
 from treesearch.budget import Budget
 from treesearch.evaluation import ResultsFile
+from treesearch.executors import Executor, LocalExecutor
 from treesearch.export.files import safe_name, write_json
 from treesearch.swebench.agent import RepoSearchConfig
 from treesearch.swebench.problem import RepoProblem
@@ -107,22 +109,35 @@ class CostCapReached(Exception):
 
 
 async def run_instances(problems: list[RepoProblem], settings: RunSettings, out: Path,
-                        on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+                        on_record: Callable[[dict[str, Any]], None] | None = None,
+                        executor: Executor | None = None) -> list[dict[str, Any]]:
     """Search every instance of ``problems`` not finished in ``out``; returns the records of all of
-    them (finished before or now, failed, skipped), in the order given."""
-    from treesearch.sandbox.command import CommandRunner
-
+    them (finished before or now, failed, skipped), in the order given. ``executor`` runs the
+    searches (default: here, ``settings.workers`` at a time); this process alone writes
+    ``predictions.jsonl`` and each ``result.json``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / PREDICTIONS).touch()  # the official command's input exists even before anything finished
     predictions = ResultsFile(out / PREDICTIONS)
     finished = {r["instance_id"] for r in predictions.records}
     records = {p.instance_id: read_record(out, p.instance_id) for p in problems if p.instance_id in finished}
     costs = CostCap(settings.max_total_cost, sum(r.get("stats", {}).get("cost_usd") or 0.0 for r in records.values()))
-    gate = asyncio.Semaphore(settings.workers)
-    runner = CommandRunner(python=settings.python, max_concurrency=settings.workers * settings.concurrency)
+    executor = executor or LocalExecutor(settings.workers)
 
-    async def one(problem: RepoProblem) -> None:
-        async with gate:
+    def finish(problem: RepoProblem, record: dict[str, Any]) -> None:
+        write_json(instance_dir(out, problem.instance_id) / "result.json", record)
+        if record["status"] == "searched":
+            predictions.append({"instance_id": problem.instance_id,
+                                "model_name_or_path": settings.model_name_or_path, "model_patch": record["patch"]})
+        records[problem.instance_id] = record
+        if on_record is not None:
+            on_record(record)
+
+    def starting() -> Iterator[tuple[RepoProblem, float | None]]:
+        """The instances to start, each with its cost cap claimed as it starts (the executor pulls
+        the next one only when a worker is free); one that finds nothing left is skipped."""
+        for problem in problems:
+            if problem.instance_id in finished:
+                continue
             directory = instance_dir(out, problem.instance_id)
             if directory.exists():
                 shutil.rmtree(directory)  # an unfinished earlier try: start it again from scratch
@@ -130,23 +145,28 @@ async def run_instances(problems: list[RepoProblem], settings: RunSettings, out:
             try:
                 cap = costs.claim(settings.max_cost)
             except CostCapReached as e:
-                record = {"instance_id": problem.instance_id, "status": "skipped", "error": str(e)}
-            else:
-                record = await solve(problem, settings, directory, runner, cap)
-                costs.settle(cap, record.get("stats", {}).get("cost_usd"))
-            write_json(directory / "result.json", record)
-            if record["status"] == "searched":
-                predictions.append({"instance_id": problem.instance_id,
-                                    "model_name_or_path": settings.model_name_or_path, "model_patch": record["patch"]})
-            records[problem.instance_id] = record
-            if on_record is not None:
-                on_record(record)
+                finish(problem, {"instance_id": problem.instance_id, "status": "skipped", "error": str(e)})
+                continue
+            yield problem, cap
 
+    job = functools.partial(solve_in_worker, settings=settings, out=out)
+    async for (problem, cap), record in executor.map(job, starting()):
+        costs.settle(cap, record.get("stats", {}).get("cost_usd"))
+        finish(problem, record)
+    return [records[p.instance_id] for p in problems if p.instance_id in records]
+
+
+async def solve_in_worker(item: tuple[RepoProblem, float | None], settings: RunSettings, out: Path) -> dict[str, Any]:
+    """One instance with its cost cap, wherever the executor runs it: its repository is looked up in
+    ``settings.repos_dir`` there, and its commands run in a sandbox there."""
+    from treesearch.sandbox.command import CommandRunner
+
+    problem, cap = item
+    runner = CommandRunner(python=settings.python, max_concurrency=settings.concurrency)
     try:
-        await asyncio.gather(*(one(p) for p in problems if p.instance_id not in finished))
+        return await solve(problem, settings, instance_dir(out, problem.instance_id), runner, cap)
     finally:
         runner.close()
-    return [records[p.instance_id] for p in problems if p.instance_id in records]
 
 
 async def solve(problem: RepoProblem, settings: RunSettings, directory: Path, runner: Any,

@@ -1,0 +1,201 @@
+"""``--executor ray``: the same results as ``local``, a killed worker's problem re-run, a global budget.
+
+One local Ray instance (2 CPUs, no dashboard) serves the whole module; the commands join it because
+this process already did ``ray.init``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.repo_fixtures import CALC, WORDS, build_instance, write_instances
+from tests.test_eval import needs_data
+from treesearch.cli import main as treesearch_main
+from treesearch.evaluation import EvalSettings, load_dataset, run_eval
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.timeout(240)
+
+TIMING = {"wall_s", "started", "finished", "time_s", "elapsed_s"}
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    from ray import cloudpickle
+
+    temp_dir = tempfile.mkdtemp(prefix="ray")  # short: Ray's socket paths must fit in 107 bytes
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
+    yield
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def without_timing(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_timing(v) for k, v in value.items() if k not in TIMING}
+    if isinstance(value, list):
+        return [without_timing(v) for v in value]
+    return value
+
+
+def records_by_problem(out: Path) -> dict[str, dict]:
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    by_problem = {r["problem_id"]: without_timing(r) for r in records}
+    assert len(by_problem) == len(records), "a problem has more than one result"
+    return by_problem
+
+
+@needs_data
+def test_eval_on_ray_gives_the_local_results(ray_instance, tmp_path, capsys):
+    def command(executor: str) -> list[str]:
+        return ["eval", "--dataset", "humaneval", "--model", "sim", "--budget", "8", "--limit", "10",
+                "--workers", "2", "--executor", executor, "--out", str(tmp_path / executor)]
+
+    assert treesearch_main(command("local")) == 0
+    local_output = capsys.readouterr().out
+    assert treesearch_main(command("ray")) == 0
+    ray_output = capsys.readouterr().out
+
+    local, on_ray = records_by_problem(tmp_path / "local"), records_by_problem(tmp_path / "ray")
+    assert len(local) == 10 and on_ray == local
+    summary = json.loads((tmp_path / "ray" / "summary.json").read_text())
+    assert summary["records"] == 10 and summary["base"] == json.loads((tmp_path / "local" / "summary.json")
+                                                                      .read_text())["base"]
+    assert "pass@1" in ray_output and ray_output.count("pass@1") == local_output.count("pass@1")
+    assert len(list((tmp_path / "ray" / "runs").iterdir())) == 10  # each search's run directory
+
+
+def test_swebench_on_ray_gives_the_local_results(ray_instance, tmp_path):
+    from treesearch.swebench.cli import main as swebench_main
+
+    repos = tmp_path / "repos"
+    repos.mkdir()
+    calc, words = build_instance(repos, CALC), build_instance(repos, WORDS, layout="mirror")
+    instances = write_instances(tmp_path / "instances.json", [calc, words, {**calc, "instance_id": "acme__calc-2"}])
+    results = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / executor
+        assert swebench_main(["--instances", str(instances), "--repos-dir", str(repos), "--model", "sim",
+                              "--budget", "30", "--workers", "2", "--executor", executor, "--out", str(out)]) == 0
+        predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+        results[executor] = (
+            sorted(predictions, key=lambda p: p["instance_id"]),
+            {p.name: without_timing(json.loads((p / "result.json").read_text())) for p in (out / "instances").iterdir()},
+        )
+    predictions, records = results["ray"]
+    assert [p["instance_id"] for p in predictions] == ["acme__calc-1", "acme__calc-2", "acme__textutil-1"]
+    assert all(p["model_patch"] for p in predictions)
+    assert results["ray"] == results["local"]
+    assert all(r["status"] == "searched" for r in records.values())
+
+
+# ---------------------------------------------------------------------- a worker dies
+async def crash_first_tries(item: tuple[Any, int], job: Any, markers: Path, crashes: dict[str, int]) -> Any:
+    """``job``, after this worker process SIGKILLs itself on the first ``crashes[problem id]`` tries."""
+    problem, _ = item
+    marker = markers / problem.id.replace("/", "_")
+    tries = int(marker.read_text()) if marker.exists() else 0
+    if tries < crashes.get(problem.id, 0):
+        marker.write_text(str(tries + 1))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return await job(item)
+
+
+class CrashingWorkers:
+    """A Ray executor whose jobs kill their worker on their first tries."""
+
+    def __init__(self, markers: Path, crashes: dict[str, int]) -> None:
+        from treesearch.executors import RayExecutor
+
+        self.inner = RayExecutor(workers=2)
+        self.name, self.workers = "ray", 2
+        self.markers, self.crashes = markers, crashes
+
+    def shared_budget(self, limits: dict[str, Any], max_in_flight: int | None = None) -> Any:
+        return self.inner.shared_budget(limits, max_in_flight)
+
+    def map(self, job: Any, items: Iterable[Any]) -> AsyncIterator[tuple[Any, Any]]:
+        return self.inner.map(functools.partial(crash_first_tries, job=job, markers=self.markers,
+                                                crashes=self.crashes), items)
+
+
+@needs_data
+def test_a_killed_worker_has_its_problem_run_again(ray_instance, tmp_path):
+    from treesearch.executors import TASK_RETRIES
+
+    problems = load_dataset("humaneval")[:6]
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    # one problem's worker dies once (Ray retries it); another's more often than Ray retries (the driver resubmits)
+    crashes = {problems[1].id: 1, problems[4].id: TASK_RETRIES + 1}
+    settings = EvalSettings(dataset="humaneval", model="sim", budget=6)
+    out = tmp_path / "eval"
+    asyncio.run(run_eval(problems, settings, out, executor=CrashingWorkers(markers, crashes)))
+
+    records = records_by_problem(out)
+    assert sorted(records) == sorted(p.id for p in problems)  # every problem: exactly one result
+    assert {m.name: int(m.read_text()) for m in markers.iterdir()} == {
+        problem_id.replace("/", "_"): count for problem_id, count in crashes.items()}  # the workers did die
+    asyncio.run(run_eval(problems, settings, tmp_path / "local"))
+    assert records == records_by_problem(tmp_path / "local")
+
+
+# ---------------------------------------------------------------------- the global budget
+class KeepsBudget:
+    """A Ray executor that lets the test read its shared budget after the run."""
+
+    def __init__(self) -> None:
+        from treesearch.executors import RayExecutor
+
+        self.inner = RayExecutor(workers=2)
+        self.name, self.workers = "ray", 2
+        self.shared: Any = None
+
+    def shared_budget(self, limits: dict[str, Any], max_in_flight: int | None = None) -> Any:
+        self.shared = self.inner.shared_budget(limits, max_in_flight)
+        return self.shared
+
+    def map(self, job: Any, items: Iterable[Any]) -> AsyncIterator[tuple[Any, Any]]:
+        return self.inner.map(job, items)
+
+
+@needs_data
+def test_the_global_call_cap_holds_across_workers(ray_instance, tmp_path):
+    problems = load_dataset("humaneval")[10:18]
+    settings = EvalSettings(dataset="humaneval", model="sim", budget=8, total_limits={"max_calls": 20})
+    executor = KeepsBudget()
+    asyncio.run(run_eval(problems, settings, tmp_path / "eval", executor=executor))
+
+    records = records_by_problem(tmp_path / "eval")
+    calls = [r["llm_calls"] for r in records.values()]
+    assert len(records) == len(problems)
+    assert sum(calls) <= 20 and max(calls) <= 8  # the global cap and each problem's own
+    assert sum(calls) == executor.shared.usage()["calls"]  # every call went through the actor
+    assert sum(r["stopped_because"] == "budget: max_calls" and r["llm_calls"] < 8 for r in records.values()) >= 1, \
+        "the global cap should have cut some searches short"
+
+
+# ---------------------------------------------------------------------- without ray
+def test_ray_is_imported_only_for_the_ray_executor(tmp_path, monkeypatch, capsys):
+    check = "import sys, treesearch, treesearch.cli; treesearch.cli.build_parser(); print('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True).stdout.strip() == "False"
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    status = treesearch_main(["eval", "--dataset", "humaneval", "--model", "sim", "--executor", "ray",
+                              "--out", str(tmp_path / "out")])
+    assert status == 2
+    assert "pip install 'treesearch[ray]'" in capsys.readouterr().err

@@ -52,10 +52,11 @@ def without_timing(value: Any) -> Any:
     return value
 
 
-def records_by_problem(out: Path) -> dict[str, dict]:
+def records_by_problem(out: Path) -> dict[tuple[str, int], dict]:
+    """``results.jsonl`` by (problem, seed), timings left out."""
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    by_problem = {r["problem_id"]: without_timing(r) for r in records}
-    assert len(by_problem) == len(records), "a problem has more than one result"
+    by_problem = {(r["problem_id"], r["seed"]): without_timing(r) for r in records}
+    assert len(by_problem) == len(records), "a (problem, seed) has more than one result"
     return by_problem
 
 
@@ -147,7 +148,7 @@ def test_a_killed_worker_has_its_problem_run_again(ray_instance, tmp_path):
     asyncio.run(run_eval(problems, settings, out, executor=CrashingWorkers(markers, crashes)))
 
     records = records_by_problem(out)
-    assert sorted(records) == sorted(p.id for p in problems)  # every problem: exactly one result
+    assert sorted(records) == sorted((p.id, 0) for p in problems)  # every problem: exactly one result
     assert {m.name: int(m.read_text()) for m in markers.iterdir()} == {
         problem_id.replace("/", "_"): count for problem_id, count in crashes.items()}  # the workers did die
     asyncio.run(run_eval(problems, settings, tmp_path / "local"))
@@ -199,3 +200,18 @@ def test_ray_is_imported_only_for_the_ray_executor(tmp_path, monkeypatch, capsys
                               "--out", str(tmp_path / "out")])
     assert status == 2
     assert "pip install 'treesearch[ray]'" in capsys.readouterr().err
+
+
+@needs_data
+def test_evolve_on_ray_scores_children_as_locally(ray_instance, tmp_path, capsys):
+    for executor in ("local", "ray"):
+        assert treesearch_main(["evolve", "--dataset", "humaneval", "--model", "sim", "--generations", "1",
+                                "--children-per-generation", "2", "--stage-sizes", "3", "5", "--thresholds", "0.3",
+                                "--budget", "4", "--executor", executor, "--out", str(tmp_path / executor)]) == 0
+    capsys.readouterr()
+    variants = sorted(p.name for p in (tmp_path / "ray" / "variants").iterdir())
+    assert len(variants) >= 2  # the initial agent and at least one child were evaluated
+    assert variants == sorted(p.name for p in (tmp_path / "local" / "variants").iterdir())
+    for variant in variants:
+        assert records_by_problem(tmp_path / "ray" / "variants" / variant) == \
+            records_by_problem(tmp_path / "local" / "variants" / variant)

@@ -162,9 +162,11 @@ async def solve_in_worker(item: tuple[RepoProblem, float | None], settings: RunS
     from treesearch.sandbox.command import CommandRunner
 
     problem, cap = item
+    directory = instance_dir(out, problem.instance_id)
+    directory.mkdir(parents=True, exist_ok=True)  # the driver made it, but on another node's disk it may not be
     runner = CommandRunner(python=settings.python, max_concurrency=settings.concurrency)
     try:
-        return await solve(problem, settings, instance_dir(out, problem.instance_id), runner, cap)
+        return await solve(problem, settings, directory, runner, cap)
     finally:
         runner.close()
 

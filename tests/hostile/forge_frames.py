@@ -11,7 +11,7 @@ FORGED = [
 
 
 def solve(n):
-    for fd in range(3, 64):
+    for fd in range(3, 4096):  # the result pipe keeps the parent's fd number, which may be high
         for frame in FORGED:
             data = json.dumps(frame).encode()
             try:

@@ -121,9 +121,15 @@ class PidsCgroups:
             return None
         return found
 
-    def ready(self, max_pids: int) -> SlotCgroup:
+    def ready(self, max_pids: int) -> SlotCgroup | None:
         """This thread's cgroup, prepared for a run of at most ``max_pids`` processes: created and
-        joined on the thread's first run, and replaced when the previous run's dead still count."""
+        joined on the thread's first run, and replaced when the previous run's dead still count.
+
+        None on the main thread: it stays where it is, because everything it starts later (git, a
+        browser, another tool) would inherit the cap. :class:`Sandbox` runs sandboxes on its worker
+        threads; only direct callers of the runner on the main thread go without the cgroup."""
+        if threading.current_thread() is threading.main_thread():
+            return None
         slot = getattr(self._local, "slot", None)
         if slot is None or not slot.prepare(max_pids):
             if slot is not None:

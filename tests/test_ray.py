@@ -155,6 +155,28 @@ def test_a_killed_worker_has_its_problem_run_again(ray_instance, tmp_path):
     assert records == records_by_problem(tmp_path / "local")
 
 
+async def fail_on_three(item: int) -> int:
+    if item == 3:
+        raise ValueError(f"no good: {item}")
+    return item * item
+
+
+def test_a_jobs_own_error_reaches_the_driver_as_it_is(ray_instance):
+    from treesearch.executors import RayExecutor
+
+    async def collect() -> list[tuple[int, int]]:
+        return [pair async for pair in RayExecutor(workers=2).map(fail_on_three, range(3))]
+
+    assert sorted(asyncio.run(collect())) == [(0, 0), (1, 1), (2, 4)]
+
+    async def run_all() -> None:
+        async for _ in RayExecutor(workers=2).map(fail_on_three, range(5)):
+            pass
+
+    with pytest.raises(ValueError, match="no good: 3"):  # not retried as a crash, not wrapped
+        asyncio.run(run_all())
+
+
 # ---------------------------------------------------------------------- the global budget
 class KeepsBudget:
     """A Ray executor that lets the test read its shared budget after the run."""

@@ -168,15 +168,16 @@ class RayExecutor:
     async def _run(self, job: Job, item: Item) -> tuple[Item, Result]:
         from ray.exceptions import NodeDiedError, ObjectLostError, RayTaskError, WorkerCrashedError
 
-        for resubmit in range(RESUBMITS + 1):
+        resubmits = 0
+        while True:
             try:
                 return item, await self._task.remote(job, item)
             except RayTaskError as e:
                 raise e.as_instanceof_cause() from None  # the job's own error, as a local run raises it
             except (WorkerCrashedError, NodeDiedError, ObjectLostError):
-                if resubmit == RESUBMITS:
+                if resubmits == RESUBMITS:
                     raise
-        raise AssertionError("unreachable")
+                resubmits += 1
 
 
 def run_job(job: Job, item: Item) -> Result:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,28 @@ def test_a_jobs_own_error_reaches_the_driver_as_it_is(ray_instance):
 
     with pytest.raises(ValueError, match="no good: 3"):  # not retried as a crash, not wrapped
         asyncio.run(run_all())
+
+
+async def slow_unless_first(item: int, markers: Path) -> int:
+    if item == 0:
+        raise ValueError("the first job fails")
+    await asyncio.sleep(3)
+    (markers / str(item)).touch()
+    return item
+
+
+def test_the_remote_jobs_stop_when_the_run_ends_early(ray_instance, tmp_path):
+    from treesearch.executors import RayExecutor
+
+    async def run_all() -> None:
+        job = functools.partial(slow_unless_first, markers=tmp_path)
+        async for _ in RayExecutor(workers=2).map(job, range(2)):
+            pass
+
+    with pytest.raises(ValueError):
+        asyncio.run(run_all())
+    time.sleep(4)
+    assert list(tmp_path.iterdir()) == []  # job 1 was cancelled, not left running on the cluster
 
 
 # ---------------------------------------------------------------------- the global budget

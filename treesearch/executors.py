@@ -170,8 +170,12 @@ class RayExecutor:
 
         resubmits = 0
         while True:
+            task = self._task.remote(job, item)
             try:
-                return item, await self._task.remote(job, item)
+                return item, await task
+            except asyncio.CancelledError:
+                import_ray().cancel(task)  # a stage timeout or a failed sibling: stop the remote work too
+                raise
             except RayTaskError as e:
                 raise e.as_instanceof_cause() from None  # the job's own error, as a local run raises it
             except (WorkerCrashedError, NodeDiedError, ObjectLostError):

@@ -26,6 +26,7 @@ from tests.repo_fixtures import CALC, WORDS, build_instance, write_instances
 from tests.test_eval import needs_data
 from treesearch.cli import main as treesearch_main
 from treesearch.evaluation import EvalSettings, load_dataset, run_eval
+from treesearch.executors import TASK_RETRIES, RayExecutor
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(240)
@@ -117,28 +118,20 @@ async def crash_first_tries(item: tuple[Any, int], job: Any, markers: Path, cras
     return await job(item)
 
 
-class CrashingWorkers:
+class CrashingWorkers(RayExecutor):
     """A Ray executor whose jobs kill their worker on their first tries."""
 
     def __init__(self, markers: Path, crashes: dict[str, int]) -> None:
-        from treesearch.executors import RayExecutor
-
-        self.inner = RayExecutor(workers=2)
-        self.name, self.workers = "ray", 2
+        super().__init__(workers=2)
         self.markers, self.crashes = markers, crashes
 
-    def shared_budget(self, limits: dict[str, Any], max_in_flight: int | None = None) -> Any:
-        return self.inner.shared_budget(limits, max_in_flight)
-
     def map(self, job: Any, items: Iterable[Any]) -> AsyncIterator[tuple[Any, Any]]:
-        return self.inner.map(functools.partial(crash_first_tries, job=job, markers=self.markers,
-                                                crashes=self.crashes), items)
+        return super().map(functools.partial(crash_first_tries, job=job, markers=self.markers,
+                                             crashes=self.crashes), items)
 
 
 @needs_data
 def test_a_killed_worker_has_its_problem_run_again(ray_instance, tmp_path):
-    from treesearch.executors import TASK_RETRIES
-
     problems = load_dataset("humaneval")[:6]
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -163,8 +156,6 @@ async def fail_on_three(item: int) -> int:
 
 
 def test_a_jobs_own_error_reaches_the_driver_as_it_is(ray_instance):
-    from treesearch.executors import RayExecutor
-
     async def collect() -> list[tuple[int, int]]:
         return [pair async for pair in RayExecutor(workers=2).map(fail_on_three, range(3))]
 
@@ -187,8 +178,6 @@ async def slow_unless_first(item: int, markers: Path) -> int:
 
 
 def test_the_remote_jobs_stop_when_the_run_ends_early(ray_instance, tmp_path):
-    from treesearch.executors import RayExecutor
-
     async def run_all() -> None:
         job = functools.partial(slow_unless_first, markers=tmp_path)
         async for _ in RayExecutor(workers=2).map(job, range(2)):
@@ -201,29 +190,21 @@ def test_the_remote_jobs_stop_when_the_run_ends_early(ray_instance, tmp_path):
 
 
 # ---------------------------------------------------------------------- the global budget
-class KeepsBudget:
+class KeepsBudget(RayExecutor):
     """A Ray executor that lets the test read its shared budget after the run."""
 
-    def __init__(self) -> None:
-        from treesearch.executors import RayExecutor
-
-        self.inner = RayExecutor(workers=2)
-        self.name, self.workers = "ray", 2
-        self.shared: Any = None
+    shared: Any = None
 
     def shared_budget(self, limits: dict[str, Any], max_in_flight: int | None = None) -> Any:
-        self.shared = self.inner.shared_budget(limits, max_in_flight)
+        self.shared = super().shared_budget(limits, max_in_flight)
         return self.shared
-
-    def map(self, job: Any, items: Iterable[Any]) -> AsyncIterator[tuple[Any, Any]]:
-        return self.inner.map(job, items)
 
 
 @needs_data
 def test_the_global_call_cap_holds_across_workers(ray_instance, tmp_path):
     problems = load_dataset("humaneval")[10:18]
     settings = EvalSettings(dataset="humaneval", model="sim", budget=8, total_limits={"max_calls": 20})
-    executor = KeepsBudget()
+    executor = KeepsBudget(workers=2)
     asyncio.run(run_eval(problems, settings, tmp_path / "eval", executor=executor))
 
     records = records_by_problem(tmp_path / "eval")

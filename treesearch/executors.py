@@ -11,6 +11,7 @@ A Ray job runs in a worker process of whichever node Ray picks, in its own event
 start there. A worker that dies is replaced and its job re-run: first by Ray
 (``max_retries``), then by the driver, which resubmits a job lost to a crashed worker or node up to
 ``RESUBMITS`` more times. An exception the job itself raised is re-raised in the driver as it is.
+When the driver stops waiting for a job (a stage timeout, a failed sibling), its Ray task is cancelled.
 
 Limits across all jobs — LLM calls, tokens, cost, calls in flight — live in one place: a
 :class:`~treesearch.budget.Budget` in this process for ``local``, a :class:`GlobalBudget` Ray actor
@@ -52,7 +53,6 @@ class SharedBudget(Protocol):
 
 
 class Executor(Protocol):
-    name: str
     workers: int
 
     def shared_budget(self, limits: dict[str, Any], max_in_flight: int | None = None) -> SharedBudget: ...
@@ -104,8 +104,6 @@ def linked_budget(shared: SharedBudget | None, **limits: Any) -> Budget:
 class LocalExecutor:
     """Jobs as asyncio tasks in this process, ``workers`` at a time."""
 
-    name = "local"
-
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
@@ -146,8 +144,6 @@ async def _bounded(items: Iterable[Item], workers: int,
 class RayExecutor:
     """Jobs as Ray tasks, one per item, ``workers`` at a time, on the cluster at ``address`` (or the
     one this process already joined, or a new local one)."""
-
-    name = "ray"
 
     def __init__(self, workers: int, address: str | None = None) -> None:
         ray = import_ray()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.machine_info import cores, cpu_model  # noqa: E402
 from tests.reference_tree import ReferenceTree  # noqa: E402
 from treesearch.tree import SearchTree, SelectionConfig  # noqa: E402
 
@@ -127,15 +127,8 @@ def cold_start(repeats: int) -> dict[str, float]:
 def machine() -> dict[str, str | int]:
     import numba
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count() or 0, "python": platform.python_version(),
+    cpu = cpu_model()
+    return {"cpu": cpu, "cores": cores(), "python": platform.python_version(),
             "numba": numba.__version__, "numpy": np.__version__, "backend": "numba njit(cache=True)"}
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.machine_info import cores, cpu_model  # noqa: E402
 from treesearch.problems import TestCase  # noqa: E402
 from treesearch.sandbox import Limits, Sandbox, SandboxError, split_test_code  # noqa: E402
 from treesearch.sandbox.backends import BwrapBackend, probe_backend  # noqa: E402
@@ -142,17 +143,10 @@ def _in_bwrap(bwrap: BwrapBackend, command: list[str]) -> None:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     bwrap = shutil.which("bwrap")
     version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip() if bwrap else None
-    return {"cpu": cpu, "cores": os.cpu_count() or 0, "python": f"{platform.python_version()} ({sys.executable})",
+    return {"cpu": cpu, "cores": cores(), "python": f"{platform.python_version()} ({sys.executable})",
             "kernel": platform.release(), "bwrap": version, "euid": os.geteuid(), "load_before": os.getloadavg()}
 
 

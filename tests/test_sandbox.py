@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.sandbox_backends import available_backends, open_backend
 from treesearch.problems import TestCase
 from treesearch.sandbox import (
     ExecutionResult,
@@ -30,36 +31,17 @@ from treesearch.sandbox.runner import execute
 FAST = Limits(wall_s=8, test_s=1.0, output_bytes=100_000)
 
 
-def backends() -> list[str]:
-    names = ["rlimit"]
-    try:
-        probe_backend("bwrap")
-        names.insert(0, "bwrap")
-    except SandboxError:
-        pass
-    return names
-
-
 @pytest.fixture(scope="module")
 def sandbox():
     with Sandbox(limits=FAST) as box:
         yield box
 
 
-@pytest.fixture(scope="module", params=backends())
+@pytest.fixture(scope="module", params=available_backends())
 def each_backend(request):
-    with pytest.warns(RuntimeWarning) if request.param == "rlimit" else _no_warning():
-        box = Sandbox(request.param, limits=FAST)
+    box = open_backend(request.param, FAST)
     yield box
     box.close()
-
-
-class _no_warning:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def function_tests(*pairs):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox_backends import available_backends, open_backend
 from treesearch.problems import TestCase
-from treesearch.sandbox import Limits, Sandbox, SandboxError, split_test_code
+from treesearch.sandbox import Limits, Sandbox, split_test_code
 from treesearch.sandbox.backends import marked_processes, probe_backend
 
 CORPUS = Path(__file__).parent / "hostile"
@@ -93,30 +94,11 @@ EXPECTED = {
 }
 
 
-def available_backends() -> list[str]:
-    names = ["rlimit"]
-    try:
-        probe_backend("bwrap")
-        names.insert(0, "bwrap")
-    except SandboxError:
-        pass
-    return names
-
-
 @pytest.fixture(scope="module", params=available_backends())
 def sandbox(request):
-    with pytest.warns(RuntimeWarning) if request.param == "rlimit" else _Nothing():
-        box = Sandbox(request.param, limits=LIMITS)
+    box = open_backend(request.param, LIMITS)
     yield box
     box.close()
-
-
-class _Nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_the_corpus_is_complete():

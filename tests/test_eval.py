@@ -12,21 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from treesearch.datasets import find_data_file
+from tests.data_marks import data_available, needs_data
 from treesearch.evaluation import EvalSettings, ResultsFile, pass_at_k, summarise
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def _data_available() -> bool:
-    try:
-        find_data_file("HumanEval.jsonl.gz")
-        return True
-    except Exception:  # noqa: BLE001 - any lookup failure means: skip
-        return False
-
-
-needs_data = pytest.mark.skipif(not _data_available(), reason="HumanEval data not found (set TREESEARCH_DATA)")
 
 
 def eval_command(out: Path, *extra: str) -> list[str]:
@@ -112,7 +103,7 @@ def test_summary_adds_up(tmp_path):
 def test_unknown_ids_are_a_clear_error(tmp_path):
     done = subprocess.run(eval_command(tmp_path / "x", "--ids", "HumanEval/0", "HumanEval/999"),
                           capture_output=True, text=True, timeout=120)
-    if not _data_available():
+    if not data_available():
         assert done.returncode == 2 and "HumanEval.jsonl.gz" in done.stderr
         return
     assert done.returncode == 2

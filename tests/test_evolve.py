@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.data_marks import needs_data
 from tests.llm_server import LLMServer
 from treesearch.archive import Archive, InvalidVariant
 from treesearch.budget import Budget, BudgetExhausted
@@ -36,17 +37,6 @@ REPORT = FailureReport([{"problem_id": "HumanEval/7", "prompt": "def f(xs): ..."
                          "final_program": "def f(xs):\n    return xs[1:]"}], 3, 10)
 
 
-def _data_available() -> bool:
-    from treesearch.datasets import find_data_file
-
-    try:
-        find_data_file("HumanEval.jsonl.gz")
-        return True
-    except Exception:  # noqa: BLE001 - any lookup failure means: skip
-        return False
-
-
-needs_data = pytest.mark.skipif(not _data_available(), reason="HumanEval data not found (set TREESEARCH_DATA)")
 
 
 # ---------------------------------------------------------------------- agent configurations

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from treesearch.budget import Budget
-from treesearch.engine.state import SearchConfig, SearchState
+from treesearch.engine.state import SearchConfig, SearchState, discriminate
 from treesearch.export.events import EventLog
 from treesearch.export.files import write_json
 from treesearch.problems import CodeProblem
@@ -204,17 +204,8 @@ async def _run_strategy(state: SearchState, budget: Budget) -> str:
 
 async def _final_pick(state: SearchState, discriminator: Any) -> int | None:
     """Best value over every program; with a discriminator, its choice among the top few."""
-    from treesearch.budget import BudgetExhausted
-
     top = state.top_code_nodes(max(1, state.config.discriminator_top))
-    if discriminator is None or len(top) < 2:
-        return top[0] if top else None
-    try:
-        index, why = await discriminator.choose(state.view, [state.node(n).code for n in top])
-    except BudgetExhausted:
-        return top[0]
-    state.events.emit("discriminate", candidates=top, chosen=top[index], explanation=why[:1000])
-    return top[index]
+    return await discriminate(state.events, discriminator, state.view, top, [state.node(n).code for n in top])
 
 
 # ---------------------------------------------------------------------- building the parts

@@ -219,6 +219,21 @@ class SearchState:
         return ranked[:k]
 
 
+async def discriminate(events: EventLog, discriminator: Any, view: Any, top: list[int], texts: list[str]) -> int | None:
+    """The final pick among ``top`` (best-valued first): the discriminator's choice when there is one
+    and more than one candidate, else the best-valued; a spent budget keeps the value ranking."""
+    from treesearch.budget import BudgetExhausted
+
+    if discriminator is None or len(top) < 2:
+        return top[0] if top else None
+    try:
+        index, why = await discriminator.choose(view, texts)
+    except BudgetExhausted:
+        return top[0]
+    events.emit("discriminate", candidates=top, chosen=top[index], explanation=why[:1000])
+    return top[index]
+
+
 def normalised_priors(proposals: list[Proposal]) -> list[float]:
     """Priors that sum to one (uniform when the policy gave none that are positive)."""
     raw = [max(0.0, float(p.prior)) if p.prior == p.prior else 0.0 for p in proposals]
@@ -228,4 +243,4 @@ def normalised_priors(proposals: list[Proposal]) -> list[float]:
     return [min(1.0, r / total) for r in raw]
 
 
-__all__ = ["ROOT", "STRATEGIES", "SearchConfig", "SearchState", "SearchStats", "normalised_priors"]
+__all__ = ["ROOT", "STRATEGIES", "SearchConfig", "SearchState", "SearchStats", "discriminate", "normalised_priors"]

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from treesearch.budget import Budget, BudgetExhausted
+from treesearch.budget import Budget
 from treesearch.engine.mcts import run_mcts
 from treesearch.engine.nodes import ThoughtNode
+from treesearch.engine.state import discriminate
 from treesearch.export.events import EventLog
 from treesearch.export.files import write_atomic, write_json
 from treesearch.swebench.agent import RepoSearch, RepoSearchConfig, expand
@@ -71,14 +72,7 @@ async def final_pick(search: RepoSearch, discriminator: Any = None) -> int | Non
     for node_id in search.ranked():
         distinct.setdefault(search.node(node_id).patch, node_id)
     top = list(distinct.values())[: max(1, search.config.discriminator_top)]
-    if discriminator is None or len(top) < 2:
-        return top[0] if top else None
-    try:
-        index, why = await discriminator.choose(search.view, [search.node(n).patch for n in top])
-    except BudgetExhausted:
-        return top[0]
-    search.events.emit("discriminate", candidates=top, chosen=top[index], explanation=why[:1000])
-    return top[index]
+    return await discriminate(search.events, discriminator, search.view, top, [search.node(n).patch for n in top])
 
 
 def trajectory(search: RepoSearch, node_id: int | None) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import json
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -50,12 +51,13 @@ def array_build(n_nodes: int, branching: int, rng: np.random.Generator) -> tuple
 
 
 def array_steady(tree: SearchTree, seconds: float, rng: np.random.Generator) -> float:
-    values = rng.random(BATCH)
+    """Fresh random values for every backup, as in a real search: replaying one fixed set of values
+    drives every walk to the same few leaves (all collisions), a state no search is in."""
     iterations, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         for _ in range(20):
             leaves, _ = tree.select(BATCH)
-            tree.backprop(leaves, values[: leaves.size], selected=leaves)
+            tree.backprop(leaves, rng.random(leaves.size), selected=leaves)
             iterations += leaves.size
     return iterations / elapsed
 
@@ -78,12 +80,11 @@ def object_build(n_nodes: int, branching: int, rng: np.random.Generator) -> tupl
 
 
 def object_steady(tree: ReferenceTree, seconds: float, rng: np.random.Generator) -> float:
-    values = rng.random(1000).tolist()
     iterations, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
-        for v in values[:200]:
+        for _ in range(200):
             (leaf,), _ = tree.select(1, 2)
-            tree.backprop([leaf], [v], [leaf])
+            tree.backprop([leaf], [rng.random()], [leaf])
             iterations += 1
     return iterations / elapsed
 
@@ -103,24 +104,56 @@ print(t1 - t0, t2 - t1)
 """
 
 
-def cold_start(repeats: int) -> dict[str, float]:
-    """Fresh interpreters with a warm Numba cache: wall time of the whole process, of the import, and
-    of the first step (loading the kernels from the cache)."""
-    run = [sys.executable, "-c", COLD_START]
-    subprocess.run(run, check=True, capture_output=True)  # warms the cache if it is cold
+NUMBA_FLOOR = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+t0 = time.perf_counter()
+import trivial_kernel
+t1 = time.perf_counter()
+trivial_kernel.add_one(1)
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+TRIVIAL_KERNEL = """
+from numba import njit
+
+@njit(cache=True)
+def add_one(x):
+    return x + 1
+"""
+
+
+def fresh_processes(args: list[str], repeats: int) -> tuple[float, float, float, float]:
+    """Best-of-``repeats`` fresh interpreters running a script that prints its import time and its
+    first-step time: (whole process, import, first step, import + first step)."""
+    subprocess.run(args, check=True, capture_output=True)  # warms the Numba cache if it is cold
     walls, imports, firsts = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        out = subprocess.run(run, check=True, capture_output=True, text=True).stdout.split()
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout.split()
         walls.append(time.perf_counter() - start)
         imports.append(float(out[0]))
         firsts.append(float(out[1]))
+    return min(walls), min(imports), min(firsts), min(i + f for i, f in zip(imports, firsts))
+
+
+def cold_start(repeats: int) -> dict[str, float]:
+    """Fresh interpreters with a warm Numba cache: wall time of the whole process, of the import, and
+    of the first step (loading the kernels from the cache). The floor is the same for a module with
+    one trivial cached kernel: what importing Numba and loading any cached kernel costs here."""
+    wall, imported, first, total = fresh_processes([sys.executable, "-c", COLD_START], repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "trivial_kernel.py").write_text(TRIVIAL_KERNEL)
+        _, floor_import, floor_first, floor_total = fresh_processes(
+            [sys.executable, "-c", NUMBA_FLOOR, tmp], repeats)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     bare = time.perf_counter() - start
     return {
-        "process_wall_s": min(walls), "import_s": min(imports), "first_step_s": min(firsts),
-        "import_plus_first_step_s": min(i + f for i, f in zip(imports, firsts)), "bare_python_s": bare,
+        "process_wall_s": wall, "import_s": imported, "first_step_s": first, "import_plus_first_step_s": total,
+        "bare_python_s": bare, "numba_floor_import_s": floor_import, "numba_floor_first_call_s": floor_first,
+        "numba_floor_s": floor_total,
     }
 
 
@@ -203,6 +236,10 @@ def print_table(result: dict) -> None:
         f"cold start, warm Numba cache (best of runs): import {c['import_s']:.3f} s + first step "
         f"{c['first_step_s']:.3f} s = {c['import_plus_first_step_s']:.3f} s; whole process "
         f"{c['process_wall_s']:.3f} s (bare interpreter {c['bare_python_s']:.3f} s)"
+    )
+    console.print(
+        f"Numba floor, one trivial cached kernel: import {c['numba_floor_import_s']:.3f} s + first call "
+        f"{c['numba_floor_first_call_s']:.3f} s = {c['numba_floor_s']:.3f} s"
     )
 
 

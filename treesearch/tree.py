@@ -33,7 +33,10 @@ from treesearch.core import (
     child_scores,
     exploration_scale_table,
     grown,
+    invalid_node_index,
+    invalid_value_index,
     mark_superseded,
+    over_release_index,
     release_batch,
     select_batch,
 )
@@ -143,22 +146,28 @@ class SearchTree:
             return np.empty(0, np.int32)
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise TreeError("node ids must be a 1-d sequence of integers")
-        bad = (ids < 0) | (ids >= self.size)
-        if bad.any():
-            raise TreeError(f"invalid node id {int(ids[bad][0])} (tree has {self.size} rows)")
-        ids = ids.astype(np.int32, copy=False)
-        if (self.arrays.flags[ids] & RESERVED).any():
-            raise TreeError(f"node id {int(ids[(self.arrays.flags[ids] & RESERVED) != 0][0])} is a reserved slot")
+        if ids.dtype != np.int32:
+            # range first: a cast to int32 could wrap a huge id into a valid one
+            outside = (ids < 0) | (ids >= self.size)
+            if outside.any():
+                raise TreeError(f"invalid node id {int(ids[outside][0])} (tree has {self.size} rows)")
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        bad = invalid_node_index(self.arrays.flags, self.size, ids)
+        if bad >= 0:
+            node = int(ids[bad])
+            if 0 <= node < self.size:
+                raise TreeError(f"node id {node} is a reserved slot")
+            raise TreeError(f"invalid node id {node} (tree has {self.size} rows)")
         return ids
 
     @staticmethod
     def _check_values(values: Iterable[float] | np.ndarray, what: str, n: int) -> np.ndarray:
-        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+        arr = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
         if arr.shape[0] != n:
             raise TreeError(f"{n} nodes but {arr.shape[0]} {what}")
-        bad = ~np.isfinite(arr) | (arr < 0.0) | (arr > 1.0)
-        if bad.any():
-            raise TreeError(f"{what} must be finite numbers in [0, 1], got {arr[bad][0]!r}")
+        bad = invalid_value_index(arr)
+        if bad >= 0:
+            raise TreeError(f"{what} must be finite numbers in [0, 1], got {arr[bad]!r}")
         return arr
 
     def _ensure_capacity(self, needed: int) -> None:
@@ -257,11 +266,9 @@ class SearchTree:
 
     def _check_release(self, selected: Iterable[int] | np.ndarray) -> np.ndarray:
         sel = self._check_nodes(selected)
-        if sel.size:
-            leaves, counts = np.unique(sel, return_counts=True)
-            short = self.arrays.in_flight[leaves] < counts
-            if short.any():
-                raise TreeError(f"node {int(leaves[short][0])} is not in flight that many times")
+        bad = over_release_index(self.arrays.in_flight, sel)
+        if bad >= 0:
+            raise TreeError(f"node {int(sel[bad])} is not in flight that many times")
         return sel
 
     def backprop(

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from treesearch.core.arrays import NO_NODE
 
 
+@njit(cache=True, inline="always")
+def walk_in_flight(parent, in_flight, leaf, delta):
+    """Add ``delta`` to the in-flight count of ``leaf`` and of every ancestor. Takes the two arrays,
+    not the tree: reading a field of the tree inside a loop costs two atomic reference-count updates."""
+    node = leaf
+    while node != NO_NODE:
+        in_flight[node] += delta
+        node = parent[node]
+
+
 @njit(cache=True)
 def add_in_flight(t, leaf, delta):
     """Add ``delta`` to the in-flight count of ``leaf`` and of every ancestor."""
-    node = leaf
-    while node != NO_NODE:
-        t.in_flight[node] += delta
-        node = t.parent[node]
+    walk_in_flight(t.parent, t.in_flight, leaf, delta)
 
 
 @njit(cache=True)
 def release_batch(t, leaves):
     """Cancel selections without a value (a failed expansion, a discarded rethink attempt)."""
+    parent, in_flight = t.parent, t.in_flight
     for i in range(leaves.shape[0]):
-        add_in_flight(t, leaves[i], -1.0)
+        walk_in_flight(parent, in_flight, leaves[i], -1.0)
 
 
 @njit(cache=True)
@@ -29,13 +38,14 @@ def backprop_batch(t, nodes, values, selected):
     ``selected`` leaves (the expansion of ``selected[j]`` may have produced a new node below it, which
     is what ``nodes`` names). Per node on the path: :math:`N \mathrel{+}= 1`,
     :math:`W \mathrel{+}= v`, :math:`M = \max(M, v)`."""
-    release_batch(t, selected)
+    parent, visits, value_sum, max_value, in_flight = t.parent, t.visits, t.value_sum, t.max_value, t.in_flight
+    for j in range(selected.shape[0]):
+        walk_in_flight(parent, in_flight, selected[j], -1.0)
     for i in range(nodes.shape[0]):
         v = values[i]
         node = nodes[i]
         while node != NO_NODE:
-            t.visits[node] += 1.0
-            t.value_sum[node] += v
-            if v > t.max_value[node]:
-                t.max_value[node] = v
-            node = t.parent[node]
+            visits[node] += 1.0
+            value_sum[node] += v
+            max_value[node] = max(np.float64(max_value[node]), v)  # no branch: whether v is a new max is a coin flip
+            node = parent[node]

@@ -175,7 +175,7 @@ def test_bad_values_are_rejected(bad):
     assert np.array_equal(before, tree.arrays.value_sum)
 
 
-@pytest.mark.parametrize("bad", [-1, 5, 10**9, 2.5, True])
+@pytest.mark.parametrize("bad", [-1, 5, 10**9, 2**32, 2.5, True])  # 2**32 would wrap to 0 in int32
 def test_bad_node_ids_are_rejected(bad):
     tree = SearchTree()
     tree.add_children(ROOT, [1.0])
@@ -196,6 +196,43 @@ def test_release_more_than_in_flight_is_rejected():
     tree.release(leaves)
     with pytest.raises(TreeError, match="in flight"):
         tree.release(leaves)
+
+
+def test_a_failed_release_check_leaves_the_counts_unchanged():
+    tree = SearchTree()
+    tree.add_children(ROOT, [0.5, 0.5])
+    leaves, _ = tree.select(2)
+    before = tree.arrays.in_flight[: tree.size].copy()
+    with pytest.raises(TreeError, match="in flight"):
+        tree.backprop(leaves, [0.5, 0.5], selected=[leaves[0], leaves[1], leaves[1]])
+    assert np.array_equal(tree.arrays.in_flight[: tree.size], before)
+    assert tree.arrays.visits[ROOT] == 0
+
+
+def test_reserved_slots_are_not_valid_ids():
+    tree = SearchTree()
+    (child,) = tree.add_children(ROOT, [0.5], reserve=2)
+    with pytest.raises(TreeError, match="reserved slot"):
+        tree.backprop([child + 1], [0.5])
+
+
+def test_deep_walks_count_in_flight_on_every_ancestor():
+    """A path longer than the walk's first path buffer, and a walk from a subtree root, which must
+    still count the nodes above that root."""
+    tree = SearchTree()
+    chain = [ROOT]
+    for _ in range(150):
+        chain.append(tree.add_children(chain[-1], [1.0])[0])
+    leaves, _ = tree.select(1)
+    assert leaves.tolist() == [chain[-1]]
+    assert (tree.arrays.in_flight[chain] == 1).all()
+    tree.backprop(leaves, [0.5], selected=leaves)
+    assert (tree.arrays.in_flight[chain] == 0).all() and (tree.arrays.visits[chain] == 1).all()
+    leaves, _ = tree.select(1, root=chain[100])
+    assert leaves.tolist() == [chain[-1]]
+    assert (tree.arrays.in_flight[chain] == 1).all()
+    tree.release(leaves)
+    assert (tree.arrays.in_flight[chain] == 0).all()
 
 
 def test_node_limit_raises_instead_of_growing():

@@ -34,6 +34,8 @@ Q_MEAN = 0
 Q_MAX = 1
 Q_MODES = {"mean": Q_MEAN, "max": Q_MAX}
 
+PATH_BUFFER = 64
+
 
 @njit(cache=True, inline="always")
 def q_value(q_mode, q_unvisited, visits, value_sum, max_value):
@@ -118,10 +120,16 @@ def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited,
     selected = 0
     collisions = 0
     collided = np.empty(max_attempts, np.int32)
+    # The walk remembers its path: adding the in-flight count along it is then a run of independent
+    # stores, where following parent links back up is a chain of dependent loads. A path longer than
+    # the buffer falls back to the parent links (the buffer is never replaced: a variable that may
+    # be rebound costs a reference count per use).
+    path = np.empty(PATH_BUFFER, np.int32)
     for _ in range(max_attempts):
         if selected == k:
             break
         node = root
+        length = 0
         while (flags[node] & EXPANDED) != 0 and (flags[node] & TERMINAL) == 0:
             parent_n = np.float64(visits[node]) + np.float64(in_flight[node])
             if parent_n < table_size:
@@ -144,9 +152,18 @@ def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited,
                 best_score = max(score, best_score)
             if best == NO_NODE:
                 break
+            if length < PATH_BUFFER:
+                path[length] = node
+            length += 1
             node = best
         already = in_flight[node] > 0
-        walk_in_flight(parent, in_flight, node, 1.0)
+        if length <= PATH_BUFFER:
+            in_flight[node] += 1.0
+            for i in range(length):
+                in_flight[path[i]] += 1.0
+            walk_in_flight(parent, in_flight, parent[root], 1.0)  # above a subtree's root
+        else:
+            walk_in_flight(parent, in_flight, node, 1.0)
         if already:
             collided[collisions] = node
             collisions += 1

@@ -1,16 +1,19 @@
 """Core throughput: the batched Numba array tree against a plain Python object tree, in one run.
 
-For each size (1e3, 1e5, 1e6 nodes) and branching factor (4, 16):
+For each size (1e3, 1e5, 1e6 nodes) and branching factor (4, 16), iterations per second of
 
-* ``build``: select + expand + backprop iterations per second while the tree grows to that size
-  (batches of K selections for the array tree, one at a time for the object tree);
-* ``steady``: select + backprop iterations per second on the tree at that size (the selected leaves
-  are valued without being expanded, so the size holds);
-* bytes per node for both (array rows; tracemalloc for the objects);
+* ``grow``: select + expand + backprop, the search loop itself, timed over the last fifth of the
+  growth to that size (so the tree holds 80-100 % of it; best of a few builds for the array tree);
+* ``steady``: select + backprop on the tree at that size, with fresh random values (the selected
+  leaves are valued without being expanded, so the size holds);
 
-and the cold start of a fresh process that imports the core and runs one step with a warm Numba
-cache. ``--quick`` leaves out 1e6 nodes for the object tree and shortens the runs; ``--json`` prints
-the figures as one JSON object.
+for the array tree (batches of K selections) and the object tree (one at a time, as a sequential
+search runs), their ratio, and bytes per node for both (array rows; tracemalloc for the objects).
+Then the cold start of a fresh process that imports the core and runs one step with a warm Numba
+cache, next to the floor: a fresh process loading one trivial cached Numba kernel.
+
+``--quick`` leaves out 1e6 nodes for the object tree and shortens the runs; ``--json`` prints the
+figures as one JSON object.
 """
 
 from __future__ import annotations
@@ -37,46 +40,68 @@ from treesearch.tree import SearchTree, SelectionConfig  # noqa: E402
 BATCH = 256
 
 
-def array_build(n_nodes: int, branching: int, rng: np.random.Generator) -> tuple[SearchTree, float, int]:
+GROW_TIMED_FROM = 0.8  # grow rates are timed from this fraction of the target size
+
+
+def grow_rate(steps: list[tuple[int, float, int]], n_nodes: int) -> float:
+    """Iterations per second over the steps (size before, seconds, iterations) that started at or past
+    GROW_TIMED_FROM of ``n_nodes``; the last step alone when one batch jumped over that mark."""
+    timed = [s for s in steps if s[0] >= GROW_TIMED_FROM * n_nodes] or steps[-1:]
+    return sum(s[2] for s in timed) / sum(s[1] for s in timed)
+
+
+def array_build(n_nodes: int, branching: int, rng: np.random.Generator) -> tuple[SearchTree, float]:
+    """An array tree grown to ``n_nodes`` by the batched search loop; and its select + expand +
+    backprop iterations per second over the last fifth of the growth."""
     tree = SearchTree(capacity=1024, selection=SelectionConfig(rule="pucb"))
     tree.add_children(0, rng.random(branching))
-    iterations = 0
-    start = time.perf_counter()
+    steps = []
     while tree.size < n_nodes:
+        size, start = tree.size, time.perf_counter()
         leaves, _ = tree.select(BATCH)
         firsts = tree.add_children_batch(leaves, np.full(leaves.size, branching), rng.random(leaves.size * branching))
         tree.backprop(firsts, rng.random(leaves.size), selected=leaves)
-        iterations += leaves.size
-    return tree, time.perf_counter() - start, iterations
+        steps.append((size, time.perf_counter() - start, leaves.size))
+    return tree, grow_rate(steps, n_nodes)
 
 
-def array_steady(tree: SearchTree, seconds: float, rng: np.random.Generator) -> float:
-    """Fresh random values for every backup, as in a real search: replaying one fixed set of values
-    drives every walk to the same few leaves (all collisions), a state no search is in."""
-    iterations, start = 0, time.perf_counter()
+def array_steady(tree: SearchTree, seconds: float, rng: np.random.Generator) -> tuple[float, float]:
+    """Iterations per second, and collisions (walks that ended on a leaf already in flight) per
+    selected leaf. Fresh random values for every backup, as in a real search: replaying one fixed
+    set of values drives every walk to the same few leaves, a state no search is in."""
+    iterations, collisions, start = 0, 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         for _ in range(20):
-            leaves, _ = tree.select(BATCH)
+            leaves, collided = tree.select(BATCH)
             tree.backprop(leaves, rng.random(leaves.size), selected=leaves)
             iterations += leaves.size
-    return iterations / elapsed
+            collisions += collided
+    return iterations / elapsed, collisions / max(iterations, 1)
 
 
-def object_build(n_nodes: int, branching: int, rng: np.random.Generator) -> tuple[ReferenceTree, float, int, float]:
+def object_build(n_nodes: int, branching: int, rng: np.random.Generator) -> tuple[ReferenceTree, float]:
+    """The same for the object tree, one selection at a time."""
     tree = ReferenceTree(rule="pucb", float32=False)
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
     tree.add_children(tree.root, rng.random(branching).tolist())
-    iterations, start = 0, time.perf_counter()
+    steps = []
     while len(tree.nodes) < n_nodes:
+        size, start = len(tree.nodes), time.perf_counter()
         (leaf,), _ = tree.select(1, 2)
         kids = tree.add_children(leaf, rng.random(branching).tolist())
-        tree.backprop([kids[0]], [float(rng.random())], [leaf])
-        iterations += 1
-    elapsed = time.perf_counter() - start
+        tree.backprop([kids[0]], [rng.random()], [leaf])
+        steps.append((size, time.perf_counter() - start, 1))
+    return tree, grow_rate(steps, n_nodes)
+
+
+def object_bytes_per_node(n_nodes: int, branching: int, rng: np.random.Generator) -> float:
+    """Bytes per node of an object tree of ``n_nodes``, traced by tracemalloc in a separate build
+    (tracing slows every allocation, so the timed build runs without it)."""
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tree, _ = object_build(n_nodes, branching, rng)
     used = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    return tree, elapsed, iterations, used / len(tree.nodes)
+    return used / len(tree.nodes)
 
 
 def object_steady(tree: ReferenceTree, seconds: float, rng: np.random.Generator) -> float:
@@ -180,23 +205,28 @@ def main() -> None:
     rows = []
     for branching in (4, 16):
         for n in sizes:
-            tree, build_s, build_iters = array_build(n, branching, rng)
+            builds = 1 if n > 100_000 else 3
+            grow_rates = []
+            for _ in range(builds):
+                tree, rate = array_build(n, branching, rng)
+                grow_rates.append(rate)
             row = {
                 "nodes": n, "branching": branching,
-                "array_build_it_s": build_iters / build_s,
-                "array_steady_it_s": array_steady(tree, seconds, rng),
+                "array_grow_it_s": max(grow_rates),
+                "array_steady_it_s": None, "array_steady_collisions_per_leaf": None,
                 "array_bytes_per_node": tree.arrays.nbytes / tree.arrays.capacity,
                 "array_bytes_per_used_node": tree.arrays.nbytes / tree.size,
+                "object_grow_it_s": None, "object_steady_it_s": None, "object_bytes_per_node": None,
+                "grow_ratio": None, "steady_ratio": None,
             }
-            if args.quick and n > 100_000:
-                row.update(object_build_it_s=None, object_steady_it_s=None, object_bytes_per_node=None, ratio=None)
-            else:
-                obj, obj_s, obj_iters, obj_bytes = object_build(n, branching, rng)
-                row["object_build_it_s"] = obj_iters / obj_s
-                row["object_steady_it_s"] = object_steady(obj, seconds, rng)
-                row["object_bytes_per_node"] = obj_bytes
-                row["ratio"] = row["array_steady_it_s"] / row["object_steady_it_s"]
+            row["array_steady_it_s"], row["array_steady_collisions_per_leaf"] = array_steady(tree, seconds, rng)
+            if not (args.quick and n > 100_000):
+                obj, obj_rate = object_build(n, branching, rng)
+                row.update(object_grow_it_s=obj_rate, object_steady_it_s=object_steady(obj, seconds, rng))
                 del obj
+                row["object_bytes_per_node"] = object_bytes_per_node(n, branching, rng)
+                row["grow_ratio"] = row["array_grow_it_s"] / row["object_grow_it_s"]
+                row["steady_ratio"] = row["array_steady_it_s"] / row["object_steady_it_s"]
             rows.append(row)
             del tree
     result = {"machine": machine(), "batch": BATCH, "rows": rows, "cold_start": cold_start(3 if args.quick else 7)}
@@ -219,18 +249,22 @@ def print_table(result: dict) -> None:
     def fmt(x: float | None, spec: str = ",.0f") -> str:
         return "-" if x is None else format(x, spec)
 
-    table = Table(title="select+expand+backprop (build) and select+backprop (steady), iterations/s")
-    for col in ("nodes", "b", "array build", "array steady", "object build", "object steady",
-                "steady ratio", "B/node array", "B/node object"):
+    table = Table(title="iterations/s: select+expand+backprop (grow) and select+backprop (steady)")
+    for col in ("nodes", "b", "array grow", "object grow", "grow ratio", "array steady", "collisions",
+                "object steady", "steady ratio", "B/node array", "B/node object"):
         table.add_column(col, justify="right")
     for r in result["rows"]:
         table.add_row(
-            f"{r['nodes']:,}", str(r["branching"]), fmt(r["array_build_it_s"]), fmt(r["array_steady_it_s"]),
-            fmt(r["object_build_it_s"]), fmt(r["object_steady_it_s"]), fmt(r["ratio"], ".1f") + "x",
+            f"{r['nodes']:,}", str(r["branching"]), fmt(r["array_grow_it_s"]), fmt(r["object_grow_it_s"]),
+            fmt(r["grow_ratio"], ".1f") + "x", fmt(r["array_steady_it_s"]),
+            fmt(r["array_steady_collisions_per_leaf"], ".2f"), fmt(r["object_steady_it_s"]),
+            fmt(r["steady_ratio"], ".1f") + "x",
             f"{r['array_bytes_per_node']:.0f} ({r['array_bytes_per_used_node']:.0f} used)",
             fmt(r["object_bytes_per_node"]),
         )
     console.print(table)
+    console.print("collisions: walks of the array tree's batches that ended on a leaf already in flight, per "
+                  "selected leaf (wasted walks; the object tree selects one leaf at a time and has none)")
     c = result["cold_start"]
     console.print(
         f"cold start, warm Numba cache (best of runs): import {c['import_s']:.3f} s + first step "

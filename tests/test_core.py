@@ -235,6 +235,33 @@ def test_deep_walks_count_in_flight_on_every_ancestor():
     assert (tree.arrays.in_flight[chain] == 0).all()
 
 
+def test_batch_expansion_gives_each_parent_a_contiguous_block():
+    tree = SearchTree()
+    a, b, c = tree.add_children(ROOT, [0.2, 0.3, 0.5])
+    firsts = tree.add_children_batch(np.array([c, a]), np.array([2, 3]), np.linspace(0.0, 1.0, 5))
+    assert firsts.tolist() == [4, 6]
+    assert tree.children(c) == [4, 5] and tree.children(a) == [6, 7, 8]
+    assert tree.arrays.prior[4:9].tolist() == pytest.approx(np.linspace(0.0, 1.0, 5).tolist())
+    assert tree.children(b) == [] and tree.max_depth == 2
+
+
+@pytest.mark.parametrize("parents, counts, match", [
+    ([1, 2, 1], [1, 1, 1], "1 is repeated"),
+    ([2, 0], [1, 1], "0 has children"),
+    ([1, 2], [1, -1], "non-negative"),
+    ([1, 2], [1], "non-negative"),
+    ([1, 2], [1.0, 1.0], "non-negative"),
+])
+def test_bad_batch_expansions_change_nothing(parents, counts, match):
+    tree = SearchTree()
+    tree.add_children(ROOT, [0.5, 0.5, 0.5])
+    before = [a.copy() for a in tree.arrays]
+    with pytest.raises(TreeError, match=match):
+        tree.add_children_batch(np.array(parents), np.array(counts), np.full(3, 0.5))
+    assert all(np.array_equal(x, y) for x, y in zip(before, tree.arrays))
+    assert tree.size == 4
+
+
 def test_node_limit_raises_instead_of_growing():
     tree = SearchTree(capacity=2, max_nodes=5)
     tree.add_children(ROOT, [0.5] * 4)

@@ -17,7 +17,12 @@ from treesearch.core.arrays import (
     grown,
 )
 from treesearch.core.backup import add_in_flight, backprop_batch, release_batch
-from treesearch.core.checks import invalid_node_index, invalid_value_index, over_release_index
+from treesearch.core.checks import (
+    invalid_node_index,
+    invalid_parent_index,
+    invalid_value_index,
+    over_release_index,
+)
 from treesearch.core.selection import (
     Q_MAX,
     Q_MEAN,
@@ -35,7 +40,7 @@ from treesearch.core.structure import append_children, best_path, mark_supersede
 __all__ = [
     "BYTES_PER_NODE", "add_in_flight", "EXPANDED", "NO_NODE", "Q_MAX", "Q_MEAN", "Q_MODES", "RESERVED", "RULES",
     "RULE_PUCB", "RULE_PUCT", "RULE_UCT", "SUPERSEDED", "TERMINAL", "TreeArrays", "allocate",
-    "append_children", "backprop_batch", "best_path", "child_scores", "exploration_scale_table", "grown", "invalid_node_index",
+    "append_children", "backprop_batch", "best_path", "child_scores", "exploration_scale_table", "grown", "invalid_node_index", "invalid_parent_index",
     "invalid_value_index", "mark_superseded", "over_release_index",
     "release_batch", "select_batch",
 ]

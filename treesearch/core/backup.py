@@ -37,15 +37,27 @@ def backprop_batch(t, nodes, values, selected):
     r"""Back up ``values[i]`` from ``nodes[i]`` to the root and release the in-flight counts of the
     ``selected`` leaves (the expansion of ``selected[j]`` may have produced a new node below it, which
     is what ``nodes`` names). Per node on the path: :math:`N \mathrel{+}= 1`,
-    :math:`W \mathrel{+}= v`, :math:`M = \max(M, v)`."""
+    :math:`W \mathrel{+}= v`, :math:`M = \max(M, v)`.
+
+    When ``selected[i]`` is ``nodes[i]`` or one of its ancestors (a leaf valued where it was selected,
+    or at its new child), its release rides along on the value walk: one walk up instead of two."""
     parent, visits, value_sum, max_value, in_flight = t.parent, t.visits, t.value_sum, t.max_value, t.in_flight
-    for j in range(selected.shape[0]):
-        walk_in_flight(parent, in_flight, selected[j], -1.0)
-    for i in range(nodes.shape[0]):
-        v = values[i]
-        node = nodes[i]
-        while node != NO_NODE:
-            visits[node] += 1.0
-            value_sum[node] += v
-            max_value[node] = max(np.float64(max_value[node]), v)  # no branch: whether v is a new max is a coin flip
-            node = parent[node]
+    n_nodes = nodes.shape[0]
+    n_selected = selected.shape[0]
+    for i in range(max(n_nodes, n_selected)):
+        release = selected[i] if i < n_selected else NO_NODE
+        if i < n_nodes:
+            v = values[i]
+            node = nodes[i]
+            releasing = False
+            while node != NO_NODE:
+                releasing = releasing or node == release
+                in_flight[node] -= np.float32(releasing)
+                visits[node] += 1.0
+                value_sum[node] += v
+                max_value[node] = max(np.float64(max_value[node]), v)  # no branch: a new max is a coin flip
+                node = parent[node]
+            if releasing:
+                release = NO_NODE
+        if release != NO_NODE:
+            walk_in_flight(parent, in_flight, release, -1.0)

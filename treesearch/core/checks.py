@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from treesearch.core.arrays import RESERVED
+from treesearch.core.arrays import NO_NODE, RESERVED
 
 
 @njit(cache=True)
@@ -48,4 +48,23 @@ def over_release_index(in_flight, leaves):
             break
     for i in range(done):
         in_flight[leaves[i]] += 1.0
+    return bad
+
+
+@njit(cache=True)
+def invalid_parent_index(first_child, parents):
+    """First parent that already has children or appears a second time. Each parent is marked (a
+    first child that no row has) while counting and unmarked before returning, so repeats are found
+    without sorting."""
+    bad = -1
+    marked = 0
+    for i in range(parents.shape[0]):
+        p = parents[i]
+        if first_child[p] != NO_NODE:
+            bad = i
+            break
+        first_child[p] = NO_NODE - 1
+        marked = i + 1
+    for i in range(marked):
+        first_child[parents[i]] = NO_NODE
     return bad

@@ -14,29 +14,31 @@ def append_children(t, size, parents, counts, priors, reserve):
     used rows, followed by ``reserve`` reserved slots; priors are read in order from ``priors``.
     Marks the parents expanded and returns the new number of used rows. The caller has checked the
     capacity and that each parent is childless."""
+    parent, first_child, num_children, depth, flags = t.parent, t.first_child, t.num_children, t.depth, t.flags
+    visits, value_sum, max_value, prior, in_flight = t.visits, t.value_sum, t.max_value, t.prior, t.in_flight
     offset = 0
     for i in range(parents.shape[0]):
         p = parents[i]
         n = counts[i]
-        t.first_child[p] = size
-        t.num_children[p] = n
-        t.flags[p] |= EXPANDED
+        first_child[p] = size
+        num_children[p] = n
+        flags[p] |= EXPANDED
         for j in range(n + reserve):
             node = size + j
-            t.parent[node] = p
-            t.depth[node] = t.depth[p] + 1
-            t.first_child[node] = NO_NODE
-            t.num_children[node] = 0
-            t.visits[node] = 0.0
-            t.value_sum[node] = 0.0
-            t.max_value[node] = -1.0
-            t.in_flight[node] = 0.0
+            parent[node] = p
+            depth[node] = depth[p] + 1
+            first_child[node] = NO_NODE
+            num_children[node] = 0
+            visits[node] = 0.0
+            value_sum[node] = 0.0
+            max_value[node] = -1.0
+            in_flight[node] = 0.0
             if j < n:
-                t.prior[node] = priors[offset + j]
-                t.flags[node] = 0
+                prior[node] = priors[offset + j]
+                flags[node] = 0
             else:
-                t.prior[node] = 0.0
-                t.flags[node] = RESERVED
+                prior[node] = 0.0
+                flags[node] = RESERVED
         offset += n
         size += n + reserve
     return size
@@ -46,6 +48,7 @@ def append_children(t, size, parents, counts, priors, reserve):
 def best_path(t, root, out):
     """The most visited path from ``root`` (ties: higher mean value, then lower id), skipping
     superseded children, into ``out``; returns its length (root included)."""
+    first_child, num_children, flags, visits, value_sum = t.first_child, t.num_children, t.flags, t.visits, t.value_sum
     length = 0
     node = root
     while True:
@@ -54,15 +57,15 @@ def best_path(t, root, out):
         best = NO_NODE
         best_visits = -1.0
         best_mean = -1.0
-        first = t.first_child[node]
-        for ch in range(first, first + t.num_children[node]):
-            if (t.flags[ch] & SUPERSEDED) != 0:
+        first = first_child[node]
+        for ch in range(first, first + num_children[node]):
+            if (flags[ch] & SUPERSEDED) != 0:
                 continue
-            visits = np.float64(t.visits[ch])
-            mean = np.float64(t.value_sum[ch]) / visits if visits > 0.0 else -1.0
-            if visits > best_visits or (visits == best_visits and mean > best_mean):
+            n = np.float64(visits[ch])
+            mean = np.float64(value_sum[ch]) / n if n > 0.0 else -1.0
+            if n > best_visits or (n == best_visits and mean > best_mean):
                 best = ch
-                best_visits = visits
+                best_visits = n
                 best_mean = mean
         if best == NO_NODE or best_visits <= 0.0:
             return length

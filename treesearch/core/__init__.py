@@ -1,8 +1,10 @@
-"""Numba kernels over the array tree: selection, backup, growth and best path.
+"""Numba kernels over the array tree: selection, backup, growth, best path and input checks.
 
-Every kernel is ``@njit(cache=True)`` and takes the tree as a :class:`TreeArrays` NamedTuple; none
-checks bounds, so callers go through :class:`treesearch.tree.SearchTree`, which validates at the
-Python boundary.
+Every kernel is ``@njit(cache=True)`` and takes the tree as a :class:`TreeArrays` NamedTuple (the
+input checks take the one array they read); none checks bounds, so callers go through
+:class:`treesearch.tree.SearchTree`, which validates at the Python boundary with the check kernels.
+Kernels read each field of the tree once, into a local, before their loops: reading ``t.field``
+inside a loop takes and drops a reference to the array each time.
 """
 
 from treesearch.core.arrays import (

@@ -34,7 +34,7 @@ Q_MEAN = 0
 Q_MAX = 1
 Q_MODES = {"mean": Q_MEAN, "max": Q_MAX}
 
-PATH_BUFFER = 64
+PATH_BUFFER = 64  # nodes a walk remembers; deeper walks follow parent links (see select_batch)
 
 
 @njit(cache=True, inline="always")

@@ -151,7 +151,6 @@ async def asearch(
         })
     events = EventLog(run_dir / "events.jsonl" if run_dir is not None else None)
     state = SearchState(problem, policy, value_model, sandbox, search_config, events, seed)
-    state.tree.events = events.events
     if on_event is not None:
         events.listeners.append(on_event)
     events.emit("start", problem_id=problem.id, model=model_name, strategy=search_config.strategy, seed=seed)

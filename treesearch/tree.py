@@ -322,11 +322,13 @@ class SearchTree:
         p = int(self.arrays.parent[self._check_node(node)])
         return None if p == NO_NODE else p
 
-    def path_to(self, node: int) -> list[int]:
-        """Ids from the root down to ``node``."""
+    def path_to(self, node: int, kind: type | None = None) -> list[int]:
+        """Ids from the root down to ``node``; with ``kind``, only those whose payload is one."""
         path = [self._check_node(node)]
         while (p := int(self.arrays.parent[path[-1]])) != NO_NODE:
             path.append(p)
+        if kind is not None:
+            path = [n for n in path if isinstance(self.payload.get(n), kind)]
         return path[::-1]
 
     def stats(self, node: int) -> dict[str, Any]:

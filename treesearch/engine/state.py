@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.base import ExpansionContext, Policy, Proposal, ProposalKind
+from policies.base import ExpansionContext, Policy, Proposal
 from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode, ThoughtVersion
 from treesearch.export.events import EventLog
 from treesearch.problems import CodeProblem
@@ -78,7 +78,46 @@ class SearchStats:
     expansion_errors: int = 0
 
 
-class SearchState:
+class ThoughtSearch:
+    """What code search and repository search share: a tree whose root holds the problem's id and
+    whose nodes a policy proposes, the event log, and the seed. Subclasses build the context a
+    policy sees (:meth:`context`) and add their own kinds of node."""
+
+    def __init__(self, root: RootNode, policy: Any, value_model: Any, config: Any, events: EventLog | None,
+                 seed: int) -> None:
+        self.policy = policy
+        self.value_model = value_model
+        self.config = config
+        self.events = events or EventLog()
+        self.seed = seed
+        self.tree = SearchTree(selection=config.selection, root_payload=root)
+        self.tree.events = self.events.events
+
+    def node(self, node_id: int) -> Any:
+        return self.tree.payload[node_id]
+
+    def thought_path(self, node_id: int) -> list[int]:
+        """Ids of the thoughts on the path from the root to ``node_id`` (inclusive), outermost first."""
+        return self.tree.path_to(node_id, ThoughtNode)
+
+    def context(self, node_id: int) -> ExpansionContext:
+        raise NotImplementedError
+
+    async def propose(self, node_id: int, kind: str, n: int, ctx: ExpansionContext | None = None) -> list[Proposal]:
+        """``n`` proposals of ``kind`` for ``node_id``, from its :meth:`context` unless ``ctx`` is given."""
+        proposals = await self.policy.propose(ctx or self.context(node_id), kind, n)
+        self.events.emit("propose", node=node_id, kind=kind, asked=n, got=len(proposals))
+        return proposals
+
+    def add_thoughts(self, parent: int, proposals: list[Proposal]) -> list[int]:
+        payloads = [ThoughtNode([ThoughtVersion(p.content, p.metadata)]) for p in proposals]
+        ids = self.tree.add_children(parent, normalised_priors(proposals), payloads)
+        self.events.emit("add", parent=parent, kind="thought", nodes=ids,
+                         priors=[float(self.tree.arrays.prior[i]) for i in ids])
+        return ids
+
+
+class SearchState(ThoughtSearch):
     """The tree of one search and the parts that grow it.
 
     ``problem`` is the full problem; policies and value models only ever see ``view``, the same
@@ -95,28 +134,16 @@ class SearchState:
         events: EventLog | None = None,
         seed: int = 0,
     ) -> None:
+        super().__init__(RootNode(problem.id), policy, value_model, config, events, seed)
         self.problem = problem
         self.view = dataclasses.replace(problem, hidden_tests=[], plus_tests=[])
-        self.policy = policy
-        self.value_model = value_model
         self.sandbox = sandbox
-        self.config = config
-        self.events = events or EventLog()
-        self.seed = seed
-        self.tree = SearchTree(selection=config.selection, root_payload=RootNode(problem.id))
         self.stats = SearchStats()
 
     # ------------------------------------------------------------------ reading the tree
-    def node(self, node_id: int) -> Any:
-        return self.tree.payload[node_id]
-
-    def thought_path(self, node_id: int) -> list[int]:
-        """Ids of the thoughts on the path from the root to ``node_id`` (inclusive), outermost first."""
-        return [n for n in self.tree.path_to(node_id) if isinstance(self.tree.payload.get(n), ThoughtNode)]
-
     def code_ancestors(self, node_id: int) -> list[int]:
         """Ids of the programs above ``node_id`` (exclusive), outermost first."""
-        return [n for n in self.tree.path_to(node_id)[:-1] if isinstance(self.tree.payload.get(n), CodeNode)]
+        return [n for n in self.tree.path_to(node_id, CodeNode) if n != node_id]
 
     def context(self, node_id: int) -> ExpansionContext:
         """What a policy sees when it grows ``node_id``: the thoughts above it and, for a program,
@@ -149,18 +176,6 @@ class SearchState:
         return [n for n, p in self.tree.payload.items() if isinstance(p, CodeNode) and p.evaluation is not None]
 
     # ------------------------------------------------------------------ growing the tree
-    async def propose(self, node_id: int, kind: ProposalKind, n: int) -> list[Proposal]:
-        proposals = await self.policy.propose(self.context(node_id), kind, n)
-        self.events.emit("propose", node=node_id, kind=kind, asked=n, got=len(proposals))
-        return proposals
-
-    def add_thoughts(self, parent: int, proposals: list[Proposal]) -> list[int]:
-        payloads = [ThoughtNode([ThoughtVersion(p.content, p.metadata)]) for p in proposals]
-        ids = self.tree.add_children(parent, normalised_priors(proposals), payloads)
-        self.events.emit("add", parent=parent, kind="thought", nodes=ids,
-                         priors=[float(self.tree.arrays.prior[i]) for i in ids])
-        return ids
-
     def add_code(self, parent: int, proposals: list[Proposal], kind: str, reserve: int | None = None) -> list[int]:
         """Programs below ``parent``. By default each child block keeps ``rethink_cap`` spare slots
         per program so that rethought versions stay contiguous with their siblings."""

@@ -36,10 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.base import ExpansionContext, Proposal
+from policies.base import ExpansionContext
 from treesearch.engine.mcts import Expansion
-from treesearch.engine.nodes import RootNode, ThoughtNode, ThoughtVersion
-from treesearch.engine.state import normalised_priors
+from treesearch.engine.nodes import RootNode, ThoughtNode
+from treesearch.engine.state import ThoughtSearch
 from treesearch.export.events import EventLog
 from treesearch.swebench.actions import Action, execute
 from treesearch.swebench.checks import RepoChecker
@@ -47,7 +47,7 @@ from treesearch.swebench.environment import RepoEnvironment, Worktree
 from treesearch.swebench.nodes import StepNode
 from treesearch.swebench.patches import is_test_path, parse_patch
 from treesearch.swebench.problem import RepoProblem
-from treesearch.tree import SearchTree, SelectionConfig, TreeError
+from treesearch.tree import SelectionConfig, TreeError
 from value_models.base import Candidate
 
 # --strategy: MCTS over hypotheses and attempts, or one hypothesis with an attempt and its repairs
@@ -130,34 +130,21 @@ class RepoSearchStats:
     expansion_errors: int = 0
 
 
-class RepoSearch:
+class RepoSearch(ThoughtSearch):
     """The tree of one instance's search and the parts that grow it (see the module docstring)."""
 
     def __init__(self, problem: RepoProblem, env: RepoEnvironment, policy: Any, value_model: Any,
                  config: RepoSearchConfig, events: EventLog | None = None, seed: int = 0) -> None:
+        super().__init__(RootNode(problem.instance_id), policy, value_model, config, events, seed)
         self.view = problem.search_view()
         self.env = env
         self.checker = RepoChecker(env)
-        self.policy = policy
-        self.value_model = value_model
-        self.config = config
-        self.events = events or EventLog()
-        self.seed = seed
-        self.tree = SearchTree(selection=config.selection, root_payload=RootNode(problem.instance_id))
-        self.tree.events = self.events.events
         self.stats = RepoSearchStats()
 
     # ------------------------------------------------------------------ reading the tree
-    def node(self, node_id: int) -> Any:
-        return self.tree.payload[node_id]
-
-    def thought_path(self, node_id: int) -> list[int]:
-        return [n for n in self.tree.path_to(node_id) if isinstance(self.tree.payload.get(n), ThoughtNode)]
-
     def finished_path(self, node_id: int) -> list[int]:
         """The finished steps from the root down to ``node_id`` (inclusive), outermost first."""
-        return [n for n in self.tree.path_to(node_id) if isinstance(self.tree.payload.get(n), StepNode)
-                and self.tree.payload[n].finished]
+        return [n for n in self.tree.path_to(node_id, StepNode) if self.tree.payload[n].finished]
 
     def state(self, node_id: int) -> tuple[str, str | None]:
         """(patch, reproduction script) after ``node_id``: nothing yet above the first step."""
@@ -195,18 +182,6 @@ class RepoSearch:
         return ctx
 
     # ------------------------------------------------------------------ growing the tree
-    async def propose(self, node_id: int, kind: str, n: int, ctx: RepoContext | None = None) -> list[Proposal]:
-        proposals = await self.policy.propose(ctx or self.context(node_id), kind, n)
-        self.events.emit("propose", node=node_id, kind=kind, asked=n, got=len(proposals))
-        return proposals
-
-    def add_thoughts(self, parent: int, proposals: list[Proposal]) -> list[int]:
-        payloads = [ThoughtNode([ThoughtVersion(p.content, p.metadata)]) for p in proposals]
-        ids = self.tree.add_children(parent, normalised_priors(proposals), payloads)
-        self.events.emit("add", parent=parent, kind="thought", nodes=ids,
-                         priors=[float(self.tree.arrays.prior[i]) for i in ids])
-        return ids
-
     def add_attempt(self, start: int, steps: list[StepNode]) -> list[int]:
         """An attempt's steps as a chain below ``start``, added at once when the attempt is over (so
         no concurrent selection ever lands on a step whose attempt is still running). The first step

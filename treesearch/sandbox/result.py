@@ -42,8 +42,22 @@ class TestOutcome:
         return asdict(self)
 
 
+class OutcomeTally:
+    """``passed`` and ``total`` over ``outcomes``, a list of results that each have a ``passed`` flag."""
+
+    outcomes: list[Any]
+
+    @property
+    def passed(self) -> int:
+        return sum(o.passed for o in self.outcomes)
+
+    @property
+    def total(self) -> int:
+        return len(self.outcomes)
+
+
 @dataclass
-class ExecutionResult:
+class ExecutionResult(OutcomeTally):
     """One candidate run on a list of tests. ``stdout``/``stderr`` hold what the program wrote outside
     the tests' captured output (at load, or straight to the file descriptors); ``launches`` counts
     the sandboxed processes used (more than one when a crash or a hang cut a process short and the
@@ -57,14 +71,6 @@ class ExecutionResult:
     stdout: str = ""
     stderr: str = ""
     launches: int = 0
-
-    @property
-    def passed(self) -> int:
-        return sum(o.passed for o in self.outcomes)
-
-    @property
-    def total(self) -> int:
-        return len(self.outcomes)
 
     @property
     def pass_fraction(self) -> float:

@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from treesearch.sandbox.command import CommandResult
+from treesearch.sandbox.result import OutcomeTally
 from treesearch.swebench.environment import PYTHONPATH, REPRODUCE, SCRATCH, RepoEnvironment, Worktree
 from treesearch.swebench.patches import PatchError, is_test_path, parse_patch
 from treesearch.swebench.repos import GitError, git
@@ -62,7 +63,7 @@ class CheckOutcome:
 
 
 @dataclass
-class RepoFeedback:
+class RepoFeedback(OutcomeTally):
     """What the checks found (see the module docstring). ``reproduction``: "none" (no script on the
     path), "fixed" (fails at the base commit, passes now), "fails" (fails with the patch) or
     "not reproducing" (already passes at the base commit, so it shows nothing)."""
@@ -90,14 +91,6 @@ class RepoFeedback:
     @property
     def all_passed(self) -> bool:
         return self.status == "ok"
-
-    @property
-    def passed(self) -> int:
-        return sum(o.passed for o in self.outcomes)
-
-    @property
-    def total(self) -> int:
-        return len(self.outcomes)
 
     @property
     def informative(self) -> bool:

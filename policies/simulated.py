@@ -163,7 +163,7 @@ class SimulatedCoder:
         if self.budget is not None:
             est = prompt_tokens + n * ((2 * len(reference) + 400) // 4)
             reservation = await self.budget.areserve(est_tokens=est, est_cost=0.0)
-        request = _digest(self._request_key(ctx, kind))
+        request = seed_digest(self._request_key(ctx, kind))
         first = self._next_sample.get(request, 0)
         self._next_sample[request] = first + n
         samples = range(first, first + n)
@@ -198,7 +198,7 @@ class SimulatedCoder:
         qualities, readings, approaches = [], [], []
         for i in samples:
             rng = self._rng(ctx, "thought", i)
-            q = _clip(rng.beta(p.thought_concentration * centre, p.thought_concentration * (1 - centre)))
+            q = clip_quality(rng.beta(p.thought_concentration * centre, p.thought_concentration * (1 - centre)))
             qualities.append(q)
             readings.append(max(0.01, min(1.0, q + rng.normal(0.0, p.prior_noise))))
             approaches.append(APPROACHES[int(rng.integers(len(APPROACHES)))])
@@ -255,7 +255,7 @@ class SimulatedCoder:
         old = old or {}
         old_quality = old.get("quality", self.ease(ctx.problem))
         gain = (p.rethink_gain_informative if informative else p.rethink_gain_uninformative) * self.ease(ctx.problem)
-        quality = _clip(old_quality + min(1.0, gain * rng.uniform(0.5, 1.5)) * (1 - old_quality))
+        quality = clip_quality(old_quality + min(1.0, gain * rng.uniform(0.5, 1.5)) * (1 - old_quality))
         revision = old.get("revision", 0) + 1
         strategy = old.get("strategy", target + 1)
         approach = old.get("approach", APPROACHES[0])
@@ -268,8 +268,8 @@ class SimulatedCoder:
     # ------------------------------------------------------------------ latent state
     def ease(self, problem: CodeProblem) -> float:
         """The problem's ease ``e`` (see :class:`SimParams`): fixed per problem id, whatever the seed."""
-        rng = np.random.default_rng(_digest(["ease", problem.id]))
-        return _clip(rng.beta(self.params.ease_alpha, self.params.ease_beta))
+        rng = np.random.default_rng(seed_digest(["ease", problem.id]))
+        return clip_quality(rng.beta(self.params.ease_alpha, self.params.ease_beta))
 
     def _request_key(self, ctx: ExpansionContext, kind: str) -> list[Any]:
         latent = [m.get("sim") for m in ctx.thought_metadata]
@@ -277,7 +277,7 @@ class SimulatedCoder:
                 ctx.code_metadata.get("sim"), ctx.feedback_text]
 
     def _rng(self, ctx: ExpansionContext, kind: str, index: int) -> np.random.Generator:
-        return np.random.default_rng(_digest([*self._request_key(ctx, kind), index]))
+        return np.random.default_rng(seed_digest([*self._request_key(ctx, kind), index]))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -379,10 +379,12 @@ def _prompt_text(ctx: ExpansionContext) -> str:
     return "\n".join([ctx.problem.prompt, *ctx.thoughts, ctx.code or "", ctx.feedback_text])
 
 
-def _digest(key: Any) -> int:
+def seed_digest(key: Any) -> int:
+    """A stable 128-bit integer for any JSON-able key: seeds that do not depend on hash randomisation."""
     encoded = json.dumps(key, sort_keys=True, default=str).encode()
     return int.from_bytes(hashlib.blake2b(encoded, digest_size=16).digest(), "little")
 
 
-def _clip(q: float) -> float:
+def clip_quality(q: float) -> float:
+    """A latent quality kept inside [Q_MIN, Q_MAX]."""
     return float(min(Q_MAX, max(Q_MIN, q)))

@@ -45,7 +45,14 @@ import numpy as np
 
 from policies.base import Proposal
 from policies.mutations import apply, mutation_sites
-from policies.simulated import MODEL_NAME, SimParams, SimulatedCoder, SimulatorError, _clip, _digest
+from policies.simulated import (
+    MODEL_NAME,
+    SimParams,
+    SimulatedCoder,
+    SimulatorError,
+    clip_quality,
+    seed_digest,
+)
 from treesearch.budget import Budget
 from treesearch.swebench.patches import FilePatch, PatchError, apply_hunks, is_test_path, parse_patch
 
@@ -123,7 +130,7 @@ class SimulatedRepoCoder:
         drawn = []
         for i in range(n):
             rng = self._rng(ctx, "thought", i)
-            q = _clip(rng.beta(p.thought_concentration * centre, p.thought_concentration * (1 - centre)))
+            q = clip_quality(rng.beta(p.thought_concentration * centre, p.thought_concentration * (1 - centre)))
             drawn.append((q, max(0.01, min(1.0, q + rng.normal(0.0, p.prior_noise))),
                           SUSPICIONS[int(rng.integers(len(SUSPICIONS)))]))
         total = sum(reading for _, reading, _ in drawn)
@@ -176,7 +183,7 @@ class SimulatedRepoCoder:
         old = ctx.thought_metadata[target].get("sim") or {}
         old_quality = old.get("quality", self._coder.ease(ctx.problem))
         gain = p.rethink_gain_informative if informative else p.rethink_gain_uninformative
-        quality = _clip(old_quality + min(1.0, gain * rng.uniform(0.5, 1.5)) * (1 - old_quality))
+        quality = clip_quality(old_quality + min(1.0, gain * rng.uniform(0.5, 1.5)) * (1 - old_quality))
         revision = old.get("revision", 0) + 1
         text = (f"[sim] hypothesis {old.get('hypothesis', target + 1)} for {ctx.problem.id}, revision {revision}: "
                 f"the cause is in {self._where()}: {old.get('suspicion', SUSPICIONS[0])}, corrected after {status}.")
@@ -263,7 +270,7 @@ class SimulatedRepoCoder:
         # nothing is a new try, not a replay of the last one.
         key = [self.seed, ctx.seed, ctx.problem.id, kind, ctx.thoughts, latent, ctx.code,
                (ctx.code_metadata or {}).get("sim"), ctx.feedback_text, len(ctx.attempts), index]
-        return np.random.default_rng(_digest(key))
+        return np.random.default_rng(seed_digest(key))
 
 
 # ---------------------------------------------------------------------------------------------------

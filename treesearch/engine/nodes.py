@@ -54,7 +54,7 @@ class ThoughtNode:
         return {
             "kind": self.kind, "text": self.text, "rethinks": self.rethinks,
             "versions": [
-                {"text": v.text, "superseded_because": v.superseded_because, "metadata": _plain(v.metadata)}
+                {"text": v.text, "superseded_because": v.superseded_because, "metadata": plain_metadata(v.metadata)}
                 for v in self.versions
             ],
         }
@@ -81,7 +81,7 @@ class CodeNode:
     def to_dict(self) -> dict[str, Any]:
         ev = self.evaluation
         return {
-            "kind": self.kind, "code": self.code, "metadata": _plain(self.metadata),
+            "kind": self.kind, "code": self.code, "metadata": plain_metadata(self.metadata),
             "feedback": None if self.feedback is None else self.feedback.to_dict(),
             "evaluation": None if ev is None else {
                 "value": ev.value, "components": ev.components, "explanation": ev.explanation,
@@ -91,7 +91,7 @@ class CodeNode:
         }
 
 
-def _plain(metadata: dict[str, Any]) -> dict[str, Any]:
+def plain_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """Metadata without the raw reply bulk: JSON-safe scalars, short strings, lists and dicts."""
     out: dict[str, Any] = {}
     for key, value in metadata.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from treesearch.engine.nodes import _plain
+from treesearch.engine.nodes import plain_metadata
 
 
 @dataclass
@@ -51,7 +51,7 @@ class StepNode:
         ev = self.evaluation
         out: dict[str, Any] = {
             "kind": self.kind, "text": self.description, "reasoning": self.reasoning, "action": self.action,
-            "observation": self.observation, "metadata": _plain(self.metadata),
+            "observation": self.observation, "metadata": plain_metadata(self.metadata),
             "superseded_by": self.superseded_by, "thought_versions": self.thought_versions,
         }
         if self.patch_changed or self.finished:

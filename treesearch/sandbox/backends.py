@@ -145,7 +145,11 @@ class Backend:
         self.pids = pids
         self.warnings: tuple[str, ...] = ()
 
-    def spawn(self, command: list[str], limits: Limits) -> Spawn:
+    def spawn(self, command: list[str], limits: Limits, workdir: str | None = None,
+              read_only: tuple[str, ...] = ()) -> Spawn:
+        """How to start ``command`` under ``limits``: in a fresh temporary directory, or in
+        ``workdir`` (writable) with the ``read_only`` paths visible where the backend hides the
+        file system."""
         raise NotImplementedError
 
     def kill(self, proc: subprocess.Popen, spawn: Spawn) -> None:
@@ -184,7 +188,8 @@ class BwrapBackend(Backend):
         self.sized_tmpfs = sized_tmpfs
         self.mounts = _read_only_mounts(python, interpreter_roots(python))
 
-    def spawn(self, command: list[str], limits: Limits) -> Spawn:
+    def spawn(self, command: list[str], limits: Limits, workdir: str | None = None,
+              read_only: tuple[str, ...] = ()) -> Spawn:
         tmpdir = None
         if self.sized_tmpfs:
             tmp = ["--size", str(limits.file_size_mb << 20), "--tmpfs", "/tmp"]
@@ -198,10 +203,14 @@ class BwrapBackend(Backend):
         # everything else in the namespace before bwrap sees it exit (a bwrap init would be orphaned
         # instead, and hosts whose pid 1 does not reap would collect zombies); signals the candidate
         # sends to it from inside are ignored, as for any init.
+        # Bind mounts are mounts of their own, so they keep their mode when the root is made read-only.
+        binds = [arg for path in read_only if os.path.exists(path) for arg in ("--ro-bind", path, path)]
+        if workdir is not None:
+            binds += ["--bind", workdir, workdir]
         argv = [
             self.bwrap, "--unshare-all", *user, "--die-with-parent", "--new-session", "--as-pid-1",
-            "--info-fd", str(info_write), *self.mounts, *DEVICES, "--proc", "/proc", *tmp,
-            "--remount-ro", "/", "--chdir", "/tmp", "--", *command, marker,
+            "--info-fd", str(info_write), *self.mounts, *DEVICES, "--proc", "/proc", *tmp, *binds,
+            "--remount-ro", "/", "--chdir", workdir or "/tmp", "--", *command, marker,
         ]
         return Spawn(
             argv=argv, env=_environment("/tmp"), cwd=None, uid=None, marker=marker,
@@ -249,12 +258,13 @@ class RlimitBackend(Backend):
         super().__init__(python, pids)
         self.uid = uid
 
-    def spawn(self, command: list[str], limits: Limits) -> Spawn:
+    def spawn(self, command: list[str], limits: Limits, workdir: str | None = None,
+              read_only: tuple[str, ...] = ()) -> Spawn:
         tmpdir = tempfile.mkdtemp(prefix="treesearch-sandbox-")
         uid_outside = self.uid if self.uid is not None else os.getuid()
         marker = _new_marker()
-        return Spawn(
-            argv=[*command, marker], env=_environment(tmpdir), cwd=tmpdir, uid=self.uid, marker=marker,
+        return Spawn(  # read_only needs nothing here: this backend does not hide the file system
+            argv=[*command, marker], env=_environment(tmpdir), cwd=workdir or tmpdir, uid=self.uid, marker=marker,
             nproc=self._nproc(uid_outside, False, limits), cgroup=self._cgroup(limits), tmpdir=tmpdir,
         )
 

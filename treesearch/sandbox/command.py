@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from treesearch.sandbox.backends import Backend, BwrapBackend, SandboxError, probe_backend
+from treesearch.sandbox.backends import Backend, SandboxError, probe_backend
 from treesearch.sandbox.limits import Limits
 
 # Commands are heavier than one candidate program (a test suite imports a whole package), so their
@@ -144,19 +144,15 @@ def run_command(backend: Backend, command: str, workdir: str, limits: Limits, re
     """Run ``command`` in a fresh sandbox with ``workdir`` writable; blocks until it ends or is killed."""
     started = time.monotonic()
     launcher = [backend.python, "-I", "-S", "-c", LAUNCHER]
-    spawn = backend.spawn(launcher, limits)
+    spawn = backend.spawn(launcher, limits, workdir, read_only)
     rlimits = [(name, spawn.nproc if name == "RLIMIT_NPROC" else value) for name, value in limits.rlimits()]
     # The backend appended the run marker as the last argument; the launcher gets it after the command.
     *argv, marker = spawn.argv
     argv += [json.dumps([(n, v) for n, v in rlimits if v is not None]), command, marker]
-    cwd = workdir
-    if isinstance(backend, BwrapBackend):
-        argv = _bind_paths(argv, workdir, read_only)
-        cwd = None
     try:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env={**spawn.env, **(env or {})}, cwd=cwd, pass_fds=spawn.pass_fds, start_new_session=True,
+            env={**spawn.env, **(env or {})}, cwd=spawn.cwd, pass_fds=spawn.pass_fds, start_new_session=True,
         )
     except OSError as e:
         backend.cleanup(spawn)
@@ -179,24 +175,6 @@ def run_command(backend: Backend, command: str, workdir: str, limits: Limits, re
     return CommandResult(command=command, exit_code=proc.returncode if ended == "exited" else None,
                          output=output.text(), ended=ended, output_bytes=output.total,
                          wall_s=round(time.monotonic() - started, 3))
-
-
-def _bind_paths(argv: list[str], workdir: str, read_only: tuple[str, ...]) -> list[str]:
-    """bubblewrap's arguments with the extra mounts added before the root is made read-only (bind
-    mounts are separate mounts, so they keep their own mode) and the work directory as the current
-    directory."""
-    try:
-        at, chdir = argv.index("--remount-ro"), argv.index("--chdir")
-    except ValueError as e:
-        raise SandboxError("unexpected bubblewrap command line: no --remount-ro / --chdir") from e
-    mounts = []
-    for path in read_only:
-        if os.path.exists(path):
-            mounts += ["--ro-bind", path, path]
-    mounts += ["--bind", workdir, workdir]
-    argv = list(argv)
-    argv[chdir + 1] = workdir
-    return argv[:at] + mounts + argv[at:]
 
 
 def _collect(proc: subprocess.Popen, output: _Output, deadline: float) -> str:

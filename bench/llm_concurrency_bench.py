@@ -1,18 +1,24 @@
 """LLM concurrency: B calls at concurrency C against a server that takes L seconds per request.
 
 Target (DESIGN.md): the wall time of B calls is within 1.25 x the ideal B*L/C, for B = 64, C = 16,
-L = 200 ms. Each configuration is run through ``LLMClient.complete`` (semaphore, retries wrapper,
-accounting; cache off), through bare ``litellm.acompletion`` under a semaphore, and as plain aiohttp
-POSTs (the floor set by the server and the network), and reports the wall time against the ideal and
-the client process's CPU time per call — litellm's cost per call, which is what caps throughput on a
-small machine: at concurrency C the calls of one latency period share one interpreter, so each
-period stretches by about C x (CPU per call).
+L = 200 ms. Each configuration is run through ``LLMClient.complete`` (semaphore, requests prepared
+in turns, retries wrapper, accounting; cache off), through bare ``litellm.acompletion`` under a
+semaphore, and as plain aiohttp POSTs (the floor set by the server and the network), and reports the
+wall time against the ideal and the client process's CPU time per call — litellm's cost per call,
+which is what caps throughput on a small machine: the C calls of one latency period share one
+interpreter, so each period stretches by a multiple of the CPU per call. Bare litellm interleaves
+the preparation of the C requests a semaphore releases at once and sends them all at about the same
+time, once nearly all are ready (at C = 16 the first request left after 16 ms, the last after
+28 ms); LLMClient prepares them in turns, so each request leaves as soon as its own preparation is
+done (see ``treesearch.llm._Turn``).
 
 The server is ``tests/llm_server.py`` (a real OpenAI-compatible HTTP server) started as a separate
 process, so its CPU is not charged to the client. Every call's prompt is distinct. A warm-up batch
-of C calls pays litellm's import and opens the C keep-alive connections before the clock starts (a
-search makes hundreds of calls over the same pool); the median of the repetitions is reported. ``--quick`` runs only the target configuration; ``--json`` prints the
-figures as one JSON object.
+of C calls per path pays litellm's import and opens the C keep-alive connections before the clock
+starts (a search makes hundreds of calls over the same pool). The paths' batches alternate
+(LLMClient, bare litellm, raw HTTP, LLMClient, ...) so that a noisy machine's slow spells fall on
+all of them alike, and the median of the repetitions is reported. ``--quick`` runs only the target
+configuration; ``--json`` prints the figures as one JSON object.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ MODEL = "openai/gpt-4o-mini"
 TARGET = (64, 16, 0.2)  # B, C, L
 FULL = [TARGET, (128, 32, 0.2), (256, 64, 0.2), (64, 4, 0.05), (256, 16, 0.05)]
 TARGET_RATIO = 1.25
+REPEATS = 5
 
 
 def start_server(latency_s: float) -> tuple[subprocess.Popen, str]:
@@ -107,20 +114,31 @@ async def raw_http_batch(url: str, calls: int, concurrency: int) -> Callable[[],
     return batch
 
 
-async def measure(make_batch: Callable, url: str, calls: int, concurrency: int, repeats: int) -> dict:
-    batch = await make_batch(url, calls, concurrency)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        await batch()
-        walls.append(time.perf_counter() - wall0)
-        cpus.append(time.process_time() - cpu0)
-    if hasattr(batch, "close"):
-        await batch.close()
-    return {"wall_s": statistics.median(walls), "cpu_ms_per_call": 1000 * statistics.median(cpus) / calls}
-
-
 PATHS = (("LLMClient", client_batch), ("bare litellm", bare_batch), ("raw HTTP", raw_http_batch))
+# Between two batches, off the clock: litellm finishes a call's success logging in a task of its own,
+# which would otherwise run inside the next batch's time.
+SETTLE_S = 0.1
+
+
+async def measure(url: str, calls: int, concurrency: int, repeats: int) -> dict[str, dict]:
+    """Each path's median wall time and CPU per call over ``repeats`` alternating batches."""
+    batches = {path: await make_batch(url, calls, concurrency) for path, make_batch in PATHS}
+    walls: dict[str, list[float]] = {path: [] for path in batches}
+    cpus: dict[str, list[float]] = {path: [] for path in batches}
+    for _ in range(repeats):
+        for path, batch in batches.items():
+            await asyncio.sleep(SETTLE_S)
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            await batch()
+            walls[path].append(time.perf_counter() - wall0)
+            cpus[path].append(time.process_time() - cpu0)
+    for batch in batches.values():
+        if hasattr(batch, "close"):
+            await batch.close()
+    return {
+        path: {"wall_s": statistics.median(walls[path]), "cpu_ms_per_call": 1000 * statistics.median(cpus[path]) / calls}
+        for path in batches
+    }
 
 
 def machine() -> dict:
@@ -148,7 +166,6 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     configs = [TARGET] if args.quick else FULL
-    repeats = 3 if args.quick else 5
     rows = []
     servers = {}
     try:
@@ -156,8 +173,7 @@ def main() -> None:
             if latency not in servers:
                 servers[latency] = start_server(latency)
             url = servers[latency][1]
-            for path, make_batch in PATHS:
-                figures = asyncio.run(measure(make_batch, url, calls, concurrency, repeats))
+            for path, figures in asyncio.run(measure(url, calls, concurrency, REPEATS)).items():
                 ideal = calls * latency / concurrency
                 rows.append(
                     {
@@ -177,7 +193,7 @@ def main() -> None:
     target = next(r for r in rows if r["path"] == "LLMClient" and (r["calls"], r["concurrency"], r["latency_s"]) == TARGET)
     result = {
         "machine": machine(),
-        "repeats": repeats,
+        "repeats": REPEATS,
         "rows": rows,
         "target": {"ratio": target["ratio"], "max_ratio": TARGET_RATIO, "met": target["ratio"] <= TARGET_RATIO},
     }
@@ -191,7 +207,7 @@ def print_table(result: dict) -> None:
     m = result["machine"]
     print(
         f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, litellm {m['litellm']} ({m['transport']})\n"
-        f"server: {m['server']}; median of {result['repeats']} runs after a warm-up batch"
+        f"server: {m['server']}; median of {result['repeats']} alternating runs after a warm-up batch"
     )
     header = f"{'path':<13} {'B':>4} {'C':>3} {'L ms':>5} {'ideal s':>8} {'wall s':>7} {'wall/ideal':>10} {'CPU ms/call':>11}"
     print(header)

@@ -211,6 +211,41 @@ def test_concurrency_is_bounded_by_the_client_semaphore(llm_server):
     assert llm_server.max_in_flight == 3
 
 
+# litellm reports a request sent from the event loop's thread on the OpenAI SDK's path (openai/) and
+# from its thread pool on its own HTTP handler's path (hosted_vllm/): both end the call's turn.
+@pytest.mark.parametrize("model", [KNOWN, "hosted_vllm/treesearch-local-model"])
+def test_calls_take_turns_preparing_and_still_run_concurrently(llm_server, model):
+    llm_server.latency_s = 0.05
+    client = make_client(llm_server, model=model, concurrency=4)
+
+    async def run():
+        return await asyncio.gather(*(client.complete(ask(f"task {i}")) for i in range(12)))
+
+    completions = [c for batch in asyncio.run(run()) for c in batch]
+    # Every answered request was reported sent, so each turn ended there (not at MAX_TURN_S)
+    # and the client kept taking turns.
+    assert client._takes_turns
+    assert llm_server.request_count == 12 and llm_server.max_in_flight == 4
+    assert client.stats.prompt_tokens == llm_server.served["prompt_tokens"] == sum(c.prompt_tokens for c in completions)
+    assert client.stats.completion_tokens == llm_server.served["completion_tokens"]
+    assert sorted(c.text for c in completions) == sorted(f"reply {k}" for k in range(12))
+
+
+def test_calls_stop_taking_turns_when_litellm_does_not_report_requests(llm_server, monkeypatch):
+    monkeypatch.setattr(load_litellm(), "input_callback", [])  # the hook that ends turns is gone
+    llm_server.latency_s = 0.2
+    client = make_client(llm_server, concurrency=4)
+
+    async def run():
+        return await asyncio.gather(*(client.complete(ask(f"task {i}")) for i in range(12)))
+
+    completions = [c for batch in asyncio.run(run()) for c in batch]
+    assert len(completions) == llm_server.request_count == 12
+    # The first answer came without a report: the client stopped taking turns, which would otherwise
+    # each last until MAX_TURN_S lapsed.
+    assert not client._takes_turns
+
+
 # -- cache --
 
 

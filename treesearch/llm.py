@@ -3,7 +3,9 @@
 A search makes hundreds of calls, so the client
 
 - owns its concurrency: an asyncio semaphore bounds HTTP requests in flight and queues the rest
-  (litellm's Router limit rejects instead of queueing);
+  (litellm's Router limit rejects instead of queueing), and the requests are prepared in turns
+  (see :class:`_Turn`): litellm spends milliseconds of CPU on each request before sending it, and
+  calls that prepare one after another are each sent as soon as their own preparation is done;
 - asks for ``n`` samples natively where the provider takes ``n`` and falls back to n parallel
   requests where it does not (llama.cpp answers 400, Ollama returns one choice); the fallback is
   remembered for the client's lifetime;
@@ -35,6 +37,8 @@ like the originals, so a replayed search stops exactly where the original did.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import email.utils
 import functools
 import gc
@@ -67,6 +71,10 @@ MAX_RETRY_AFTER_S = 60.0
 _N_REFUSAL = re.compile(r"\bn\b|\bchoices?\b|\bn_samples\b", re.I)
 # litellm's prefixes around the provider's own words ("litellm.BadRequestError: OpenAIException - ...").
 _LITELLM_PREFIX = re.compile(r"^(?:litellm\.\w+:\s*)?(?:\w+Error:\s*)?(?:\w+Exception\s*-\s*)?")
+# The longest a request's preparation holds the turn (see _Turn): ~50 times what it takes (~2 ms of
+# litellm's CPU), so a preparation that waits on something slow (a credential refresh) or a model
+# whose requests litellm does not report holds up the calls queued behind it by at most this much.
+MAX_TURN_S = 0.1
 
 
 @functools.cache
@@ -79,12 +87,76 @@ def load_litellm() -> Any:
     import litellm
 
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on every error
+    litellm.input_callback.append(_request_sent_hook())
     # litellm's import leaves ~400k long-lived objects (its model tables) that every full garbage
     # collection would walk again: a 0.3 s pause in the middle of a batch of calls. Freezing moves
     # everything alive now out of the collector's sight.
     gc.collect()
     gc.freeze()
     return litellm
+
+
+def _request_sent_hook() -> Any:
+    """The litellm input callback that ends a call's turn (see :class:`_Turn`).
+
+    litellm calls its input callbacks' ``log_pre_api_call`` once a request is prepared, just before
+    it goes to the provider, on every provider's path. Outside an :class:`LLMClient` call (no turn
+    in the context) it does nothing.
+    """
+
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class RequestSent(CustomLogger):
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            turn = _current_turn.get()
+            if turn is not None:
+                turn.end_from_litellm()
+
+    return RequestSent()
+
+
+class _Turn:
+    """One call's turn at preparing its request in litellm.
+
+    ``litellm.acompletion`` spends about 2 ms of CPU on a request before sending it (parameter
+    mapping, logging set-up, the OpenAI SDK's request building) and yields to the event loop midway,
+    for a hop through its thread pool. Calls started together therefore interleave their
+    preparations and are all sent at about the same time, once nearly all are ready: with 16 calls
+    released at once by the semaphore, the first request left after 16 ms and the last after 28 ms,
+    and their responses came back in a bunch, to be processed while the next requests waited again.
+    Taking turns (an asyncio lock, first come first served) sends them one after another, each as
+    soon as its own preparation is done (the first after ~3 ms, then one every ~2 ms): a call waits
+    for the preparations queued before it, never for those queued after it.
+
+    A turn ends once, at the first of: litellm reporting the request sent (:func:`_request_sent_hook`,
+    possibly from litellm's thread pool), the end of the call, or MAX_TURN_S.
+    """
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._timer = self._loop.call_later(MAX_TURN_S, self.end)
+        self._ended = False
+        self.reported = False  # litellm reported the request sent
+
+    def end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._timer.cancel()
+            self._lock.release()
+
+    def end_from_litellm(self) -> None:
+        self.reported = True
+        if threading.get_ident() == self._thread:
+            self.end()
+        else:  # a provider path that litellm runs in its thread pool: the lock belongs to the loop
+            with contextlib.suppress(RuntimeError):  # the loop has closed (the run ended): no one waits
+                self._loop.call_soon_threadsafe(self.end)
+
+
+# The turn of the LLMClient call running in this context, for the litellm hook to end.
+_current_turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("treesearch_llm_turn", default=None)
 
 
 # -- errors --
@@ -428,9 +500,10 @@ class LLMClient:
         self.default_params = {"max_tokens": DEFAULT_MAX_TOKENS, **(default_params or {})}
         self.stats = LLMStats()
         self._native_n: bool | None = None  # decided on first use from litellm's parameter table
-        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._loop_locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
+        self._takes_turns = True  # until a model's requests turn out not to be reported (see _acompletion)
         self._warned_unknown_cost = False
         self._next_sample: dict[str, int] = {}  # per request key: the next sample index to hand out
 
@@ -589,13 +662,13 @@ class LLMClient:
             request["api_base"] = self.api_base
         if self.api_key:
             request["api_key"] = self.api_key
-        async with self._semaphore():
+        async with self._locks()[0]:
             wall = self.budget.wall_remaining_s if self.budget is not None else None
             if wall is not None and wall <= 0:
                 raise BudgetExhausted("max_wall_s", self.budget.usage)
             self.stats.http_requests += 1
             try:
-                call = litellm.acompletion(**request)
+                call = self._acompletion(litellm, request)
                 response = await (call if wall is None else asyncio.wait_for(call, timeout=wall))
             except Exception as exc:
                 if wall is not None and self.budget.wall_remaining_s <= 0:
@@ -610,14 +683,34 @@ class LLMClient:
             raise LLMResponseError("the provider returned no choices", model=self.model, status=200)
         return response
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        # One per event loop: a client may serve several asyncio.run() calls, and a semaphore is bound
-        # to the loop it first waits in.
+    async def _acompletion(self, litellm: Any, request: dict) -> Any:
+        """``litellm.acompletion(**request)``, its preparation in this client's turn (see :class:`_Turn`)."""
+        if not self._takes_turns:
+            return await litellm.acompletion(**request)
+        lock = self._locks()[1]
+        await lock.acquire()
+        turn = _Turn(lock)
+        context = _current_turn.set(turn)
+        try:
+            response = await litellm.acompletion(**request)
+        finally:
+            _current_turn.reset(context)
+            turn.end()
+        if not turn.reported and self._takes_turns:
+            # Answered without litellm reporting the request: this model's path does not call the
+            # hook, and every turn would last until its call ends or MAX_TURN_S.
+            log.info("litellm does not report %s's requests as sent; its calls no longer take turns", self.model)
+            self._takes_turns = False
+        return response
+
+    def _locks(self) -> tuple[asyncio.Semaphore, asyncio.Lock]:
+        # One pair per event loop: a client may serve several asyncio.run() calls, and asyncio's
+        # semaphores and locks are bound to the loop they first wait in.
         loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.concurrency)
-        return semaphore
+        locks = self._loop_locks.get(loop)
+        if locks is None:
+            locks = self._loop_locks[loop] = (asyncio.Semaphore(self.concurrency), asyncio.Lock())
+        return locks
 
     def _samples(self, response: Any, attempts: int, latency_s: float) -> list[_Sample]:
         usage = getattr(response, "usage", None)

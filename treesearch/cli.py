@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(demo)
     demo.add_argument("--problems", type=Path, default=EXAMPLES, help="a directory of problem files")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
+    # One expansion at a time: the same table on every run. With several in flight, which finishes
+    # first depends on the sandbox's timing, and so does the rest of the search.
+    demo.set_defaults(concurrency=1)
     demo.set_defaults(run=run_demo)
 
     solve = sub.add_parser("solve", help="search for a solution to one problem file")

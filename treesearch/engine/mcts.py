@@ -127,7 +127,7 @@ async def run_mcts(state: SearchState, budget, expand: Callable[[Any, int], Awai
             return stop or "exhausted: no expandable leaf left"
         done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         nodes, values, selected, released = [], [], [], []
-        for task in done:
+        for task in [t for t in pending if t in done]:  # in launch order: the same values, summed in the same order
             leaf = pending.pop(task)
             try:
                 result = task.result()

@@ -51,12 +51,9 @@ async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
     if isinstance(payload, RootNode) or (
         isinstance(payload, ThoughtNode) and len(state.thought_path(leaf)) < state.config.thought_depth
     ):
-        proposals = await state.propose(leaf, "thought", state.config.width)
-        if not proposals:
+        rollout = await state.think(leaf)  # held: this expansion writes its code
+        if rollout is None:
             return None
-        thoughts = state.add_thoughts(leaf, proposals)
-        rollout = max(thoughts, key=lambda t: (state.tree.arrays.prior[t], -t))
-        state.tree.hold(rollout)  # a leaf now, but this expansion writes its code: not for the others
         try:
             return await write_code(state, rollout)
         finally:

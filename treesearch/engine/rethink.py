@@ -27,19 +27,13 @@ async def rethink(state: SearchState, code_id: int) -> int:
         path = state.thought_path(code_id)
         if not path:
             break  # nothing to rethink: the program was written without thoughts
-        proposals = await state.propose(code_id, "rethink", 1)
-        if not proposals:
+        blamed = await state.blamed_thought(code_id, path)
+        if blamed is None:
             break
-        target = proposals[0].metadata.get("target")
-        if not isinstance(target, int) or not 0 <= target < len(path):
-            state.events.emit("rethink", node=code_id, verdict="code", reason=proposals[0].content[:500])
-            break
-        thought_id = path[target]
+        thought_id, rewrite = blamed
         thought: ThoughtNode = state.node(thought_id)
-        if thought.rethinks >= cfg.rethink_cap:
-            break
         parent = state.tree.parent(code_id)
-        thought.rewrite(proposals[0].content, proposals[0].metadata, because=_summary(failed))
+        thought.rewrite(rewrite.content, rewrite.metadata, because=_summary(failed))
         state.stats.rethinks_tried += 1
         rewritten = await state.propose(parent, "code", 1)
         if not rewritten:

@@ -116,6 +116,33 @@ class ThoughtSearch:
                          priors=[float(self.tree.arrays.prior[i]) for i in ids])
         return ids
 
+    async def think(self, leaf: int) -> int | None:
+        """``width`` thoughts below ``leaf``; the one with the highest prior (ties: the first) comes
+        back held in flight, because the calling expansion goes on with it and the other expansions
+        must leave it alone until it releases it. None when the policy proposed nothing."""
+        proposals = await self.propose(leaf, "thought", self.config.width)
+        if not proposals:
+            return None
+        thoughts = self.add_thoughts(leaf, proposals)
+        rollout = max(thoughts, key=lambda t: (self.tree.arrays.prior[t], -t))
+        self.tree.hold(rollout)
+        return rollout
+
+    async def blamed_thought(self, failed: int, path: list[int]) -> tuple[int, Proposal] | None:
+        """Ask the policy which thought on ``path`` (the thoughts above ``failed``) the failure
+        disproves: its id and the rewrite. None when the policy blames the code instead (logged),
+        proposes nothing, or the thought has already been rethought ``rethink_cap`` times."""
+        proposals = await self.propose(failed, "rethink", 1)
+        if not proposals:
+            return None
+        target = proposals[0].metadata.get("target")
+        if not isinstance(target, int) or not 0 <= target < len(path):
+            self.events.emit("rethink", node=failed, verdict="code", reason=proposals[0].content[:500])
+            return None
+        if self.node(path[target]).rethinks >= self.config.rethink_cap:
+            return None
+        return path[target], proposals[0]
+
 
 class SearchState(ThoughtSearch):
     """The tree of one search and the parts that grow it.

@@ -247,6 +247,11 @@ class RepoSearch(ThoughtSearch):
         candidate = Candidate(step.patch, [self.node(t).text for t in self.thought_path(start)], step.metadata)
         step.evaluation = await self.value_model.evaluate(self.view, candidate, step.feedback)
 
+    def below(self, ancestor: int, node: int) -> int:
+        """The child of ``ancestor`` on the path down to ``node`` (the first step of an attempt)."""
+        path = self.tree.path_to(node)
+        return path[path.index(ancestor) + 1]
+
     async def rethink(self, end: int) -> int:
         """Rethink a failed attempt up to ``rethink_cap`` times; returns the last attempt's finished step."""
         for _ in range(self.config.rethink_cap):
@@ -254,28 +259,22 @@ class RepoSearch(ThoughtSearch):
             path = self.thought_path(end)
             if failed.passed_all or not path:
                 break
-            proposals = await self.propose(end, "rethink", 1)
-            if not proposals:
+            blamed = await self.blamed_thought(end, path)
+            if blamed is None:
                 break
-            target = proposals[0].metadata.get("target")
-            if not isinstance(target, int) or not 0 <= target < len(path):
-                self.events.emit("rethink", node=end, verdict="code", reason=proposals[0].content[:500])
-                break
-            thought_id = path[target]
+            thought_id, rewrite = blamed
             thought: ThoughtNode = self.node(thought_id)
-            if thought.rethinks >= self.config.rethink_cap:
-                break
-            thought.rewrite(proposals[0].content, proposals[0].metadata,
+            thought.rewrite(rewrite.content, rewrite.metadata,
                             because=f"checks: {failed.feedback.status.replace('_', ' ')}")
             self.stats.rethinks_tried += 1
-            old_head = self.tree.path_to(end)[self.tree.path_to(end).index(path[-1]) + 1]
+            old_head = self.below(path[-1], end)
             try:
                 new_end = await self.attempt(path[-1])
             except TreeError:
                 break  # no reserved slot left beside the failed attempt
             if new_end is None:
                 break
-            new_head = self.tree.path_to(new_end)[self.tree.path_to(new_end).index(path[-1]) + 1]
+            new_head = self.below(path[-1], new_end)
             self.tree.mark_superseded(old_head)
             self.node(old_head).superseded_by = new_head
             helped = self.node(new_end).value > (failed.value or 0.0)
@@ -296,12 +295,9 @@ async def expand(search: RepoSearch, leaf: int) -> Expansion | None:
         return Expansion([leaf], [0.0], called_model=False)
     start = leaf
     if isinstance(payload, RootNode):
-        proposals = await search.propose(leaf, "thought", search.config.width)
-        if not proposals:
+        start = await search.think(leaf)  # held: this expansion tries it
+        if start is None:
             return None
-        thoughts = search.add_thoughts(leaf, proposals)
-        start = max(thoughts, key=lambda t: (search.tree.arrays.prior[t], -t))
-        search.tree.hold(start)  # a leaf now, but this expansion is trying it: not for the others
     try:
         end = await search.attempt(start)
         if end is None:

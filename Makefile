@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test install install-dev system-deps bench lint clean
+.PHONY: demo test install install-dev install-local local-model system-deps sandbox-deps bench lint clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -14,22 +14,37 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[dev]'
+$(VENV)/.installed-local: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[local]'
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed $(VENV)/.installed-local
+
 install: $(VENV)/.installed
+install-local: $(VENV)/.installed-local
 install-dev: $(VENV)/.installed-dev
 
-# The system tools the tests use (bubblewrap for the sandbox, graphviz for SVG export).
-# Installed only when running as root and missing; otherwise the tests that need them say so.
+# The system tools the tests use (bubblewrap for the sandbox, graphviz for SVG export, chromium for
+# the viewer's browser tests). Installed only when running as root and missing; otherwise the tests
+# that need them say so.
 system-deps:
 	@bash scripts/system-deps.sh
 
-demo: install
+# The sandbox alone: model-written code runs only isolated (bubblewrap).
+sandbox-deps:
+	@bash scripts/system-deps.sh sandbox
+
+# The local model: llama-server built once and the 0.5B weights fetched once, into ~/.cache/treesearch
+# (a no-op when both are there).
+local-model:
+	$(VENV)/bin/treesearch local setup
+
+demo: install-local sandbox-deps local-model
 	$(VENV)/bin/treesearch demo
 
-test: install-dev system-deps
+test: install-dev system-deps local-model
 	$(PY) -m pytest -q
 
 bench: install-dev system-deps

@@ -1,4 +1,4 @@
-"""The ``treesearch`` command line: ``demo``, ``solve``, ``eval``, ``view``, ``swebench`` and ``evolve``.
+"""The ``treesearch`` command line: ``demo``, ``solve``, ``eval``, ``view``, ``swebench``, ``evolve`` and ``local``.
 
 Every bad input — a malformed problem file, an unknown model, a missing key, a bad argument — ends
 with one clear ``error:`` line on stderr and exit status 2; a model service that keeps failing ends
@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from treesearch.export.files import safe_name
+from treesearch.local import serve_if_local
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "problems"
+DEMO_MODEL = "local/qwen2.5-coder-0.5b"
+# On a real model on two CPU cores a call takes 5-30 s: the demo takes a few problems and a small
+# budget (chosen before any run, as the easiest-sounding four); the simulated coder takes them all.
+DEMO_PROBLEMS = ("fizzbuzz", "two_sum", "run_length_encoding", "balanced_brackets")
+DEMO_BUDGET = {"sim": 16, "real": 6}
 
 
 class CLIError(Exception):
@@ -55,6 +61,11 @@ def _report(error: Exception) -> int:
         return 2
     if isinstance(error, LLMError):
         print(f"error: the model service failed: {error}", file=sys.stderr)
+        from treesearch.local.server import running_servers
+
+        for server in running_servers():
+            if (ended := server.describe_exit()) is not None:
+                print(f"error: {ended}", file=sys.stderr)
         return 1
     raise error
 
@@ -63,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="treesearch", description="MCTS over thoughts and code for LLM coding agents")
     sub = parser.add_subparsers(dest="command")
 
-    def model_args(p: argparse.ArgumentParser, default_budget: int = 16, repeat_seed: bool = False) -> None:
-        p.add_argument("--model", help="litellm model string, or 'sim' for the simulated coder (default: $TREESEARCH_MODEL)")
+    def model_args(p: argparse.ArgumentParser, default_budget: int | None = 16, repeat_seed: bool = False) -> None:
+        p.add_argument("--model", help="litellm model string, local/<name or path.gguf> for a model served here, "
+                                       "or 'sim' for the simulated coder (default: $TREESEARCH_MODEL)")
         p.add_argument("--api-base", help="OpenAI-compatible server URL (default: $TREESEARCH_API_BASE)")
         p.add_argument("--strategy", default="mcts", choices=["mcts", "best_of_n", "self_debug", "beam"])
         p.add_argument("--budget", type=_positive_int, default=default_budget, help="max LLM calls per problem")
@@ -75,9 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--seed", type=int, default=0)
         p.add_argument("--value", default="hybrid", choices=["hybrid", "execution"])
 
-    demo = sub.add_parser("demo", help="offline demo: the example problems with the simulated coder")
-    model_args(demo)
-    demo.add_argument("--problems", type=Path, default=EXAMPLES, help="a directory of problem files")
+    demo = sub.add_parser("demo", help=f"the example problems, on the local model ({DEMO_MODEL}) or --model sim")
+    model_args(demo, default_budget=None)
+    demo.add_argument("--problems", type=Path, nargs="+",
+                      help=f"problem files or directories of them (default: {', '.join(DEMO_PROBLEMS)} from "
+                           f"{EXAMPLES.relative_to(REPO)} on a real model, all of them with --model sim)")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     # One expansion at a time: the same table on every run. With several in flight, which finishes
     # first depends on the sandbox's timing, and so does the rest of the search.
@@ -94,11 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     from treesearch.evolve.cli import add_evolve_parser
     from treesearch.executors import add_executor_arguments
     from treesearch.export.view import add_view_parser
+    from treesearch.local.cli import add_local_parser
     from treesearch.swebench.cli import add_swebench_parser
 
     add_view_parser(sub)
     add_swebench_parser(sub)
     add_evolve_parser(sub)
+    add_local_parser(sub)
 
     ev = sub.add_parser("eval", help="a strategy over HumanEval, HumanEval+ or MBPP, judged on hidden tests")
     ev.add_argument("--dataset", required=True, choices=["humaneval", "humaneval+", "mbpp"])
@@ -125,11 +141,9 @@ def _model(args: argparse.Namespace, default: str | None = None) -> str:
     if not model:
         raise CLIError("no model configured: pass --model (a litellm model string, or 'sim' for the "
                        "offline simulated coder) or set TREESEARCH_MODEL")
-    if model != "sim":
-        from treesearch.config import resolve_model
+    from treesearch.config import check_model
 
-        resolve_model(model, args.api_base)  # fails now, with what to set, not after the first call
-    return model
+    return check_model(model, args.api_base)  # fails now, with what to set, not after the first call
 
 
 async def _search_and_judge(problem: Any, args: argparse.Namespace, model: str, out: Path, progress: Any = None):
@@ -178,21 +192,40 @@ def _console(stderr: bool = False) -> Any:
     return console
 
 
+def _demo_files(paths: list[Path] | None, simulated: bool) -> list[Path]:
+    if not paths:
+        return sorted(EXAMPLES.glob("*.json")) if simulated else [EXAMPLES / f"{name}.json" for name in DEMO_PROBLEMS]
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise CLIError(f"no problem files (*.json) in {path}")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CLIError(f"no problem file or directory at {path}")
+    return files
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from treesearch.export.files import write_json
     from treesearch.problems import CodeProblem
 
-    files = sorted(args.problems.glob("*.json"))
-    if not files:
-        raise CLIError(f"no problem files (*.json) in {args.problems}")
-    model = _model(args, default="sim")
-    problems = [CodeProblem.from_file(f) for f in files]
+    model = _model(args, default=DEMO_MODEL)
+    simulated = model == "sim"
+    problems = [CodeProblem.from_file(f) for f in _demo_files(args.problems, simulated)]
+    if args.budget is None:
+        args.budget = DEMO_BUDGET["sim" if simulated else "real"]
     console = _console()
-    if model == "sim":
+    if simulated:
         console.print("[dim]model: sim — the built-in simulated coder (a model of an LLM coder, offline); "
                       "these are simulator results, not an LLM's[/]")
+    else:
+        serve_if_local(model, args.concurrency, args.out)
     rows = []
     for problem in problems:
         out = args.out / safe_name(problem.id)
@@ -204,12 +237,14 @@ def run_demo(args: argparse.Namespace) -> int:
             "model": result.model, "strategy": result.strategy, "run_dir": str(out), **result.stats,
         })
     table = Table(title=f"treesearch demo — model {model}, strategy {args.strategy}, budget {args.budget} calls")
-    for col in ("problem", "visible", "hidden", "value", "calls", "execs", "rethinks (helped)", "wall s", "stopped"):
+    for col in ("problem", "visible", "hidden", "value", "calls", "tokens", "execs", "rethinks (helped)", "wall s",
+                "stopped"):
         table.add_column(col, justify="left" if col in ("problem", "stopped") else "right")
     for r in rows:
         table.add_row(
             r["problem_id"], _mark(r["solved_visible"]), _mark(r["passed_hidden"]),
-            "-" if r["value"] is None else f"{r['value']:.2f}", str(r["llm_calls"]), str(r["executions"]),
+            "-" if r["value"] is None else f"{r['value']:.2f}", str(r["llm_calls"]),
+            str(r["prompt_tokens"] + r["completion_tokens"]), str(r["executions"]),
             f"{r['rethinks_tried']} ({r['rethinks_helped']})", f"{r['wall_s']:.1f}", r["stopped_because"],
         )
     console.print(table)
@@ -233,6 +268,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
     model = _model(args)
     executor = make_executor(args.executor, args.workers, args.ray_address)
+    if args.executor == "local":
+        serve_if_local(model, args.workers * args.concurrency, args.out)
     problems = select_problems(load_dataset(args.dataset, args.data_dir), args.ids, args.limit)
     settings = EvalSettings(
         dataset=args.dataset, model=model, strategy=args.strategy, budget=args.budget,
@@ -320,20 +357,30 @@ def _stats_line(stats: dict[str, Any]) -> str:
 
 
 class _Progress:
-    """A progress bar over the LLM-call budget, with the best value so far."""
+    """A progress bar over the LLM-call budget, with the best value so far; where the output is not a
+    terminal (a log, CI), a plain line per model call instead."""
 
     def __init__(self, console: Any, budget: int, label: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        self.console, self.budget, self.label = console, budget, label
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("calls · best {task.fields[best]}"), TimeElapsedColumn(),
                                  console=console, transient=True, disable=not console.is_terminal)
         self.task = self.progress.add_task(label, total=budget, best="-")
         self.best = None
+        self.calls = 0
+        self.started = time.monotonic()
 
     def on_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "propose":
             self.progress.advance(self.task)
+            self.calls += 1
+            if not self.console.is_terminal:
+                best = "-" if self.best is None else f"{self.best:.2f}"
+                self.console.print(f"{self.label}: {event.get('kind', '?')} proposed ({self.calls} so far, budget "
+                                   f"{self.budget} calls), best value {best}, {time.monotonic() - self.started:.0f} s",
+                                   highlight=False)
         elif event["type"] == "evaluate":
             self.best = max(self.best or 0.0, event["value"])
             self.progress.update(self.task, best=f"{self.best:.2f}")

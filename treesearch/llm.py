@@ -202,6 +202,14 @@ class LLMConnectionError(LLMError):
     kind = "connection failed"
 
 
+class LLMConnectionRefused(LLMConnectionError):
+    """Nothing listens at the server's address: no retry will change that (a server that died, a
+    wrong ``--api-base``), so it is reported at once."""
+
+    retryable = False
+    kind = "connection refused"
+
+
 class LLMResponseError(LLMError):
     """The provider answered 200 with nothing usable (no choices)."""
 
@@ -221,8 +229,9 @@ class _NativeNRefused(Exception):
     """The provider refused n > 1; the client falls back to parallel requests."""
 
 
-def classify_error(exc: BaseException, model: str) -> LLMError | None:
-    """The typed error for an exception from litellm, or None if it is not a provider error."""
+def classify_error(exc: BaseException, model: str, url: str | None = None) -> LLMError | None:
+    """The typed error for an exception from litellm, or None if it is not a provider error.
+    ``url``: where the request went, named when nothing listens there."""
     import httpx
     import openai
 
@@ -231,6 +240,8 @@ def classify_error(exc: BaseException, model: str) -> LLMError | None:
     status = getattr(exc, "status_code", None)
     if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
         cls = LLMTimeoutError
+    elif _refused(exc):
+        cls = LLMConnectionRefused
     elif isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
         cls = LLMConnectionError
     elif status == 429:
@@ -244,7 +255,22 @@ def classify_error(exc: BaseException, model: str) -> LLMError | None:
     else:
         cls = LLMError
     message = _LITELLM_PREFIX.sub("", str(getattr(exc, "message", None) or exc)).strip() or type(exc).__name__
+    if cls is LLMConnectionRefused:
+        return cls(f"nothing listens at {url}" if url else "nothing listens at the provider's address", model=model)
     return cls(message, model=model, status=status, retry_after_s=_retry_after_s(exc))
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a refused TCP connection is behind ``exc`` (litellm may report it as a 500 "Connection
+    error", so the chain of causes is what tells)."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 16:
+        if isinstance(cause, ConnectionRefusedError) or "[Errno 111]" in str(cause):
+            return True
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
 
 
 def _retry_after_s(exc: BaseException) -> float | None:
@@ -673,7 +699,7 @@ class LLMClient:
             except Exception as exc:
                 if wall is not None and self.budget.wall_remaining_s <= 0:
                     raise BudgetExhausted("max_wall_s", self.budget.usage) from exc
-                error = classify_error(exc, self.model)
+                error = classify_error(exc, self.model, self.api_base)
                 if error is None:
                     raise
                 if n > 1 and isinstance(error, LLMBadRequestError) and _N_REFUSAL.search(error.provider_message):

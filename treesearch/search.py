@@ -263,10 +263,9 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
     from value_models.critic import LLMCritic
     from value_models.discriminator import Discriminator
 
-    resolved = resolve_model(model, api_base)
+    resolved = resolve_model(model, api_base, slots=max(1, config.concurrency), log_dir=run_dir)
     client = LLMClient(
-        resolved.model, api_base=resolved.api_base, api_key=resolved.api_key,
-        concurrency=max(1, config.concurrency), budget=budget, cache=cache,
+        **resolved.client_kwargs(), concurrency=max(1, config.concurrency), budget=budget, cache=cache,
         transcript_path=run_dir / "llm_calls.jsonl" if run_dir is not None else None,
     )
     discriminator = Discriminator(client) if config.discriminator_top > 1 else None

@@ -92,7 +92,7 @@ def _evolve(args: argparse.Namespace) -> int:
 
     from treesearch.archive import Archive, Stage
     from treesearch.budget import Budget
-    from treesearch.config import resolve_model, resolve_model_name
+    from treesearch.config import check_model, resolve_model
     from treesearch.evaluation import EvalSettings, load_dataset
     from treesearch.evolve.agent_proposers import AgentProposer, LLMMetaModel, SimulatedMetaModel
     from treesearch.evolve.agents import AgentEvaluator, AgentFormat, describe_params
@@ -102,9 +102,7 @@ def _evolve(args: argparse.Namespace) -> int:
     from treesearch.export.files import write_json
     from treesearch.llm import LLMClient
 
-    model = resolve_model_name(args.model)
-    if model != "sim":
-        resolve_model(model, args.api_base)  # fails now, with what to set, not after the first call
+    model = check_model(args.model, args.api_base)  # fails now, with what to set, not after the first call
     meta_model = args.meta_model or ("sim" if model == "sim" else model)
     if len(args.thresholds) != len(args.stage_sizes) - 1:
         raise ValueError(f"{len(args.stage_sizes)} stage(s) need {len(args.stage_sizes) - 1} threshold(s), "
@@ -126,9 +124,8 @@ def _evolve(args: argparse.Namespace) -> int:
     if meta_model == "sim":
         meta = SimulatedMetaModel(meta_budget)
     else:
-        resolved = resolve_model(meta_model, args.meta_api_base)
-        meta = LLMMetaModel(LLMClient(resolved.model, api_base=resolved.api_base, api_key=resolved.api_key,
-                                      concurrency=1, budget=meta_budget,
+        resolved = resolve_model(meta_model, args.meta_api_base, log_dir=args.out)
+        meta = LLMMetaModel(LLMClient(**resolved.client_kwargs(), concurrency=1, budget=meta_budget,
                                       transcript_path=args.out / "meta_calls.jsonl"))
     archive = Archive(args.out / ARCHIVE_FILE, AgentFormat(), identity)
     console = Console(width=max(Console().width, 140))

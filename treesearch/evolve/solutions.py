@@ -190,8 +190,7 @@ def _editor(model: str, problem: CodeProblem, goal: str, archive: Archive, first
     from treesearch.evolve.program_proposers import LLMProgramEditor
     from treesearch.llm import LLMClient
 
-    resolved = resolve_model(model, api_base)
-    client = LLMClient(resolved.model, api_base=resolved.api_base, api_key=resolved.api_key, concurrency=1,
-                       budget=budget, cache=cache,
+    resolved = resolve_model(model, api_base, log_dir=run_dir)
+    client = LLMClient(**resolved.client_kwargs(), concurrency=1, budget=budget, cache=cache,
                        transcript_path=run_dir / "llm_calls.jsonl" if run_dir is not None else None)
     return LLMProgramEditor(client, problem, goal, archive, first_programs, initial=initial)

@@ -103,9 +103,9 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Any], Any]:
         raise ValueError("no model configured: pass --model (a litellm model string, or 'sim' for the offline "
                          "simulated coder) or set TREESEARCH_MODEL")
     if model != SIM_MODEL:
-        from treesearch.config import resolve_model
+        from treesearch.config import check_model
 
-        resolve_model(model, args.api_base)  # fails now, saying what to set, not at the first call
+        check_model(model, args.api_base)  # fails now, saying what to set, not at the first call
     if args.repos_dir is not None and not args.repos_dir.is_dir():
         raise ValueError(f"--repos-dir {args.repos_dir} is not a directory")
     if args.python is not None and not os.access(args.python, os.X_OK):
@@ -123,9 +123,12 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Any], Any]:
 def _run(problems: list[Any], settings: Any, args: argparse.Namespace) -> int:
     from treesearch.executors import make_executor
     from treesearch.export.files import write_json
+    from treesearch.local import serve_if_local
     from treesearch.swebench.runner import SUMMARY, evaluation_command, run_instances, summarise
 
     executor = make_executor(args.executor, settings.workers, args.ray_address)
+    if args.executor == "local":
+        serve_if_local(settings.model, settings.workers * settings.concurrency, args.out)
     console = _console()
     if settings.model == "sim":
         console.print("[dim]model: sim — the simulated coder works from each instance's gold patch; these are "

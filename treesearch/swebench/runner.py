@@ -234,9 +234,8 @@ def build_model_parts(problem: RepoProblem, settings: RunSettings, env: Any, bud
     from treesearch.llm import LLMClient
     from value_models.repo_value import RepoDiscriminator, RepoValueAgent
 
-    resolved = resolve_model(settings.model, settings.api_base)
-    client = LLMClient(resolved.model, api_base=resolved.api_base, api_key=resolved.api_key,
-                       concurrency=config.concurrency, budget=budget, cache=settings.cache,
+    resolved = resolve_model(settings.model, settings.api_base, slots=config.concurrency, log_dir=directory)
+    client = LLMClient(**resolved.client_kwargs(), concurrency=config.concurrency, budget=budget, cache=settings.cache,
                        transcript_path=directory / "llm_calls.jsonl")
     discriminator = RepoDiscriminator(client) if config.discriminator_top > 1 else None
     return RepoPolicy(client), hybrid_repo_value(RepoValueAgent(client)), discriminator

@@ -60,36 +60,17 @@ def test_hidden_tests_catch_most_single_bugs(path, sandbox):
 
 # Wrong programs that once passed every hidden test, found by mutating the references
 # (policies.mutations) and by hand; the hidden tests added for them must keep rejecting them.
+# Each is a list of (old, new) text edits to the problem's reference, each `old` occurring exactly
+# once, or a full program where it is no small edit of the reference.
 WRONG_PROGRAMS = {
     "balanced_brackets": {
-        "true_once_the_stack_empties": '''
-def is_balanced(s: str) -> bool:
-    pairs = {")": "(", "]": "[", "}": "{"}
-    stack = []
-    for ch in s:
-        if ch in "([{":
-            stack.append(ch)
-        elif ch in pairs:
-            if not stack or stack[-1] != pairs[ch]:
-                return False
-            stack.pop()
-            if not stack:
-                return True
-    return len(stack) == 0
-''',
+        "true_once_the_stack_empties": [
+            ("stack.pop()\n", "stack.pop()\n            if not stack:\n                return True\n"),
+        ],
     },
     "edit_distance": {
-        "rows_from_zero": '''
-def edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i in range(0, len(a) + 1):
-        current = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-        previous = current
-    return previous[len(b)]
-''',
+        "rows_from_zero": [("range(1, len(a) + 1)", "range(0, len(a) + 1)")],
+        # a different algorithm (the full table), so written out whole
         "transposition_costs_one": '''
 def edit_distance(a: str, b: str) -> int:
     d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
@@ -103,155 +84,47 @@ def edit_distance(a: str, b: str) -> int:
 ''',
     },
     "longest_increasing_subsequence": {
-        "best_of_the_next_index": '''
-def lis_length(nums: list) -> int:
-    best = [1] * len(nums)
-    for i in range(len(nums)):
-        for j in range(i):
-            if nums[j] < nums[i] and best[j] + 1 > best[i]:
-                best[i] = best[j + 1] + 1
-    return max(best) if best else 0
-''',
+        "best_of_the_next_index": [("best[i] = best[j] + 1", "best[i] = best[j + 1] + 1")],
     },
     "merge_intervals": {
-        "compares_with_merged[-0]": '''
-def merge_intervals(intervals: list) -> list:
-    merged = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-0][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return merged
-''',
-        "extends_merged[-0]": '''
-def merge_intervals(intervals: list) -> list:
-    merged = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-0][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return merged
-''',
-        "max_with_merged[-0]": '''
-def merge_intervals(intervals: list) -> list:
-    merged = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-0][1], end)
-        else:
-            merged.append([start, end])
-    return merged
-''',
+        "compares_with_merged[-0]": [("start <= merged[-1][1]", "start <= merged[-0][1]")],
+        "extends_merged[-0]": [("merged[-1][1] = max", "merged[-0][1] = max")],
+        "max_with_merged[-0]": [("max(merged[-1][1]", "max(merged[-0][1]")],
     },
     "roman_numerals": {
-        "no_D": '''
-def to_roman(n: int) -> str:
-    values = [(1000, "M"), (900, "CM"), (400, "CD"), (100, "C"), (90, "XC"),
-              (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]
-    out = []
-    for value, symbol in values:
-        while n >= value:
-            out.append(symbol)
-            n -= value
-    return "".join(out)
-''',
-        "no_C": '''
-def to_roman(n: int) -> str:
-    values = [(1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (90, "XC"),
-              (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]
-    out = []
-    for value, symbol in values:
-        while n >= value:
-            out.append(symbol)
-            n -= value
-    return "".join(out)
-''',
+        "no_D": [('(500, "D"), ', "")],
+        "no_C": [('(100, "C"), ', "")],
     },
     "spiral_order": {
-        "left_column_every_other_row": '''
-def spiral_order(matrix: list) -> list:
-    out = []
-    if not matrix:
-        return out
-    top, bottom, left, right = 0, len(matrix) - 1, 0, len(matrix[0]) - 1
-    while top <= bottom and left <= right:
-        for j in range(left, right + 1):
-            out.append(matrix[top][j])
-        for i in range(top + 1, bottom + 1):
-            out.append(matrix[i][right])
-        if top < bottom:
-            for j in range(right - 1, left - 1, -1):
-                out.append(matrix[bottom][j])
-        if left < right:
-            for i in range(bottom - 1, top, -2):
-                out.append(matrix[i][left])
-        top, bottom, left, right = top + 1, bottom - 1, left + 1, right - 1
-    return out
-''',
+        "left_column_every_other_row": [("range(bottom - 1, top, -1)", "range(bottom - 1, top, -2)")],
     },
     "word_frequency": {
-        "text_is_the_second_line_only": '''
-import re
-import sys
-
-lines = sys.stdin.read().split("\\n", 2)
-k = int(lines[0])
-text = lines[1] if len(lines) > 1 else ""
-counts = {}
-for word in re.findall(r"[a-z']+", text.lower()):
-    counts[word] = counts.get(word, 0) + 1
-ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-for word, count in ranked[:k]:
-    print(word, count)
-''',
-        "needs_a_newline_after_k": '''
-import re
-import sys
-
-lines = sys.stdin.read().split("\\n", 1)
-k = int(lines[0])
-text = lines[1] if len(lines) >= 1 else ""
-counts = {}
-for word in re.findall(r"[a-z']+", text.lower()):
-    counts[word] = counts.get(word, 0) + 1
-ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-for word, count in ranked[:k]:
-    print(word, count)
-''',
-        "digits_and_underscores_in_words": '''
-import re
-import sys
-
-lines = sys.stdin.read().split("\\n", 1)
-k = int(lines[0])
-text = lines[1] if len(lines) > 1 else ""
-counts = {}
-for word in re.findall(r"[\\w']+", text.lower()):
-    counts[word] = counts.get(word, 0) + 1
-ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-for word, count in ranked[:k]:
-    print(word, count)
-''',
-        "strips_apostrophes": '''
-import re
-import sys
-
-lines = sys.stdin.read().split("\\n", 1)
-k = int(lines[0])
-text = lines[1] if len(lines) > 1 else ""
-counts = {}
-for word in re.findall(r"[a-z']+", text.lower()):
-    word = word.strip("'")
-    if word:
-        counts[word] = counts.get(word, 0) + 1
-ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-for word, count in ranked[:k]:
-    print(word, count)
-''',
+        "text_is_the_second_line_only": [('split("\\n", 1)', 'split("\\n", 2)')],
+        "needs_a_newline_after_k": [("len(lines) > 1", "len(lines) >= 1")],
+        "digits_and_underscores_in_words": [('r"[a-z\']+"', 'r"[\\w\']+"')],
+        "strips_apostrophes": [
+            (
+                "    counts[word] = ",
+                "    word = word.strip(\"'\")\n    if word:\n        counts[word] = ",
+            ),
+        ],
     },
 }
+
+
+def wrong_program(problem: CodeProblem, name: str) -> str:
+    """WRONG_PROGRAMS[stem][name] as source: the problem's reference with its edits applied, each of which
+    must match exactly once (so none can silently stop applying), or the full program written out."""
+    spec = WRONG_PROGRAMS[Path(problem.id).name][name]
+    if isinstance(spec, str):
+        code = spec.lstrip()
+    else:
+        code = problem.reference
+        for old, new in spec:
+            assert code.count(old) == 1, f"{name}: {old!r} occurs {code.count(old)} times, not once"
+            code = code.replace(old, new)
+    assert code != problem.reference, name
+    return code
 
 
 @pytest.mark.parametrize("stem", sorted(WRONG_PROGRAMS))
@@ -263,5 +136,5 @@ def test_hidden_tests_reject_known_wrong_programs(stem, sandbox):
 
     p = CodeProblem.from_file(PROBLEM_FILES[0].parent / f"{stem}.json")
     assert asyncio.run(judge(p, p.reference, sandbox)).passed_base
-    for name, code in WRONG_PROGRAMS[stem].items():
-        assert asyncio.run(judge(p, code.lstrip(), sandbox)).passed_base is False, name
+    for name in WRONG_PROGRAMS[stem]:
+        assert asyncio.run(judge(p, wrong_program(p, name), sandbox)).passed_base is False, name

@@ -351,3 +351,18 @@ def test_sigkill_of_the_engine_takes_the_server_with_it(real_model, tmp_path: Pa
     os.kill(process.pid, signal.SIGKILL)  # unshare and sh exec the engine: this pid is the engine's
     process.wait(timeout=30)
     assert _wait_dead(pid, 10), "llama-server outlived the engine"
+
+
+def test_demo_defaults_to_the_local_model_on_four_problems_and_sim_on_all(tmp_path: Path) -> None:
+    from treesearch.cli import DEMO_MODEL, EXAMPLES, _demo_files
+
+    assert DEMO_MODEL == REAL
+    real = _demo_files(None, simulated=False)
+    assert len(real) == 4 and all(f.is_file() and f.parent == EXAMPLES for f in real)
+    assert _demo_files(None, simulated=True) == sorted(EXAMPLES.glob("*.json"))
+    done = subprocess.run([*TREESEARCH, "demo", "--model", "sim", "--problems", str(TWO_SUM), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "examples/two_sum" in done.stdout and "1/1 final programs pass their hidden tests" in done.stdout
+    summary = orjson.loads((tmp_path / "summary.json").read_bytes())
+    assert summary["budget"] == 16 and [p["problem_id"] for p in summary["problems"]] == ["examples/two_sum"]

@@ -188,7 +188,7 @@ def _console(stderr: bool = False) -> Any:
 
     console = Console(stderr=stderr)
     if not console.is_terminal:
-        console = Console(stderr=stderr, width=max(console.width, 120))
+        console = Console(stderr=stderr, width=max(console.width, 160))
     return console
 
 

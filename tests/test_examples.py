@@ -132,7 +132,7 @@ def test_hidden_tests_reject_known_wrong_programs(stem, sandbox):
     """The judge fails each wrong program (all are wrong on valid inputs) and passes the reference."""
     import asyncio
 
-    from treesearch.judge import judge
+    from treesearch.judgement import judge
 
     p = CodeProblem.from_file(PROBLEM_FILES[0].parent / f"{stem}.json")
     assert asyncio.run(judge(p, p.reference, sandbox)).passed_base

@@ -266,7 +266,7 @@ def test_a_model_the_server_cannot_load_is_one_clear_error(real_model, tmp_path:
 
 # ------------------------------------------------------------------ the real model
 def test_real_model_search_over_http_counts_the_servers_tokens(real_model, tmp_path: Path) -> None:
-    from treesearch import search
+    from treesearch.api import search
 
     server_module.stop_all()  # a fresh server: its counters are this test's alone
     result = search(str(TWO_SUM), model=REAL, strategy="best_of_n", budget=1, concurrency=1, out=tmp_path / "run",
@@ -286,7 +286,7 @@ def test_real_model_search_over_http_counts_the_servers_tokens(real_model, tmp_p
 
 
 def test_a_server_killed_mid_search_ends_the_search_with_a_clear_reason(real_model, tmp_path: Path) -> None:
-    from treesearch import search
+    from treesearch.api import search
 
     server_module.stop_all()
     killed = []

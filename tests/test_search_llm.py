@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from tests.llm_server import LLMServer
+from treesearch.api import search
 from treesearch.problems import CodeProblem
-from treesearch.search import search
 
 PROBLEM = {
     "id": "llm/add_positive",

@@ -8,12 +8,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from treesearch.api import search
 from treesearch.engine.nodes import ThoughtNode
-from treesearch.judge import judge
+from treesearch.judgement import judge
 from treesearch.problems import CodeProblem
 from treesearch.sandbox import Sandbox
 from treesearch.sandbox.harness import test_fingerprint
-from treesearch.search import search
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "problems"
 
@@ -183,3 +183,23 @@ def test_a_malformed_budget_is_a_clear_error():
         search(example("two_sum"), model="sim", budget=0)
     with pytest.raises(ValueError, match="unknown strategy"):
         search(example("two_sum"), model="sim", strategy="greedy")
+
+
+def test_the_package_exports_stay_the_functions_after_every_submodule_is_imported():
+    """A submodule named like an export would replace it on the package once imported (Python binds
+    ``treesearch.<sub>`` on import), so ``from treesearch import search`` would give a module."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, pkgutil, inspect, treesearch\n"
+        "for info in pkgutil.walk_packages(treesearch.__path__, 'treesearch.'):\n"
+        "    importlib.import_module(info.name)\n"
+        "from treesearch import __all__ as names\n"
+        "import treesearch as t\n"
+        "bad = [n for n in names if inspect.ismodule(getattr(t, n))]\n"
+        "print(len(names), bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    count, bad = out.split(" ", 1)
+    assert int(count) >= 10 and bad.strip() == "[]", out

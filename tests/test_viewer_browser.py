@@ -105,7 +105,7 @@ def grown_run(directory: Path, nodes: int, **shape) -> Path:
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory) -> Path:
     """A search by the simulated coder on an example problem, with its viewer."""
-    from treesearch.search import search
+    from treesearch.api import search
 
     run = tmp_path_factory.mktemp("real") / "run"
     # In a thread of its own: Playwright's sync API keeps an event loop running in this one.

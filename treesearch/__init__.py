@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "search": ("treesearch.search", "search"),
-    "asearch": ("treesearch.search", "asearch"),
-    "SearchResult": ("treesearch.search", "SearchResult"),
+    "search": ("treesearch.api", "search"),
+    "asearch": ("treesearch.api", "asearch"),
+    "SearchResult": ("treesearch.api", "SearchResult"),
     "SearchConfig": ("treesearch.engine.state", "SearchConfig"),
     "SelectionConfig": ("treesearch.tree", "SelectionConfig"),
     "SearchTree": ("treesearch.tree", "SearchTree"),
     "Budget": ("treesearch.budget", "Budget"),
     "CodeProblem": ("treesearch.problems", "CodeProblem"),
     "TestCase": ("treesearch.problems", "TestCase"),
-    "judge": ("treesearch.judge", "judge"),
+    "judge": ("treesearch.judgement", "judge"),
 }
 
 __all__ = [
@@ -29,11 +29,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from treesearch.api import SearchResult, asearch, search
     from treesearch.budget import Budget
     from treesearch.engine.state import SearchConfig
-    from treesearch.judge import judge
+    from treesearch.judgement import judge
     from treesearch.problems import CodeProblem, TestCase
-    from treesearch.search import SearchResult, asearch, search
     from treesearch.tree import SearchTree, SelectionConfig
 
 

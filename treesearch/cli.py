@@ -147,9 +147,9 @@ def _model(args: argparse.Namespace, default: str | None = None) -> str:
 
 
 async def _search_and_judge(problem: Any, args: argparse.Namespace, model: str, out: Path, progress: Any = None):
-    from treesearch.judge import judge
+    from treesearch.api import asearch
+    from treesearch.judgement import judge
     from treesearch.sandbox import Sandbox
-    from treesearch.search import asearch
 
     sandbox = Sandbox()
     result = await asearch(

@@ -141,8 +141,8 @@ async def search_and_judge(item: tuple[CodeProblem, int], settings: EvalSettings
                            shared: SharedBudget | None) -> dict[str, Any]:
     """One (problem, seed): searched with the visible tests, its final program judged on the hidden
     ones; its record for ``results.jsonl``. Runs wherever the executor puts it."""
-    from treesearch.judge import judge
-    from treesearch.search import asearch
+    from treesearch.api import asearch
+    from treesearch.judgement import judge
 
     problem, seed = item
     sandbox = process_sandbox()

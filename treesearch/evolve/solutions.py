@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from treesearch.api import BestProgram
 from treesearch.archive import Archive, StageResult, Variant
 from treesearch.budget import Budget
 from treesearch.evolve.loop import EvolutionSettings, GenerationRecord, generation_records, run_evolution
@@ -29,14 +30,13 @@ from treesearch.evolve.programs import ProgramFormat
 from treesearch.evolve.report import write_views
 from treesearch.evolve.scoring import FunctionEvaluator, ProgramEvaluator
 from treesearch.problems import CodeProblem
-from treesearch.search import BestProgram
 
 ARCHIVE_FILE = "archive.sqlite"
 
 
 @dataclass
 class EvolutionResult:
-    """What solution evolution found; the fields :class:`treesearch.search.SearchResult` shares mean
+    """What solution evolution found; the fields :class:`treesearch.api.SearchResult` shares mean
     the same here. ``best.value`` is the program's score (mean of its final-stage evaluations) and
     ``best.node_id`` its variant id; ``best_trusted`` says whether that score was confirmed by
     re-evaluation (else no program reached the final stage often enough, and ``best`` is simply the

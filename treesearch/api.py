@@ -42,7 +42,7 @@ class BestProgram:
 @dataclass
 class SearchResult:
     """What a search found. ``solved``: the final program passes every visible test (the hidden
-    tests are not run here: see :func:`treesearch.judge.judge`)."""
+    tests are not run here: see :func:`treesearch.judgement.judge`)."""
 
     problem_id: str
     solved: bool

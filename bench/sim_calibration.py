@@ -35,8 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from policies.base import ExpansionContext  # noqa: E402
 from policies.simulated import SimParams, SimulatedCoder  # noqa: E402
+from treesearch.contracts import ExpansionContext  # noqa: E402
 from treesearch.datasets import DatasetError, load_humaneval  # noqa: E402
 from treesearch.problems import CodeProblem  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Solution evolution (``strategy="evolve"``): make a correct program faster, generation by generation.
+"""Solution evolution (``treesearch.evolve_solution``): make a correct program faster, generation by generation.
 
 The problem (``examples/evolve/count_primes.json``) is scored by a number, not pass/fail: runs per
 second of ``count_primes(200000)``, measured in the sandbox, and 0 for a program that fails a test.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from policies.base import ExpansionContext, Proposal, ProposalKind
+from treesearch.contracts import ExpansionContext, Proposal, ProposalKind
 from treesearch.parsing import Parsed, extract_code, extract_json
 from treesearch.prompting import output_note, problem_section, render
 
@@ -100,7 +100,7 @@ class LLMPolicy:
         if not replies:
             return []
         (target, rewrite, reason), completion = replies[0]
-        return [Proposal(rewrite or reason, 1.0, self._metadata(completion, target=target, reason=reason))]
+        return [Proposal(rewrite or reason, 1.0, self._metadata(completion, reason=reason), target=target)]
 
 
 def _parse_strategies(text: str) -> Parsed:

@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from policies.base import Proposal
 from policies.llm_policy import LLMPolicy
+from treesearch.contracts import Proposal
 from treesearch.parsing import Parsed, extract_json, fenced_blocks
 from treesearch.prompting import render
 from treesearch.swebench.actions import Action, ActionError

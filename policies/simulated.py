@@ -51,9 +51,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from policies.base import ExpansionContext, Proposal, ProposalKind
 from policies.mutations import Mutation, apply, mutation_sites
 from treesearch.budget import Budget
+from treesearch.contracts import ConfigError, ExpansionContext, Proposal, ProposalKind
 from treesearch.problems import CodeProblem
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ APPROACHES = (
 )
 
 
-class SimulatorError(ValueError):
+class SimulatorError(ConfigError, ValueError):
     """The simulated coder cannot work on this problem or program (no reference solution, a program
     it did not write)."""
 
@@ -247,8 +247,7 @@ class SimulatedCoder:
         summary = summarise_feedback(ctx.feedback)
         if not ctx.thoughts or rng.random() >= p.rethink_blames_plan:
             text = f"[sim] the plan holds; the program is wrong ({summary}): debug the code."
-            return Proposal(text, 1.0, {"model": MODEL_NAME, "target": None,
-                                        "sim": {"verdict": "code", "informative": informative}})
+            return Proposal(text, 1.0, {"model": MODEL_NAME, "sim": {"verdict": "code", "informative": informative}})
         last = len(ctx.thoughts) - 1
         target = last if last == 0 or rng.random() < p.rethink_targets_last else int(rng.integers(last))
         old = ctx.thought_metadata[target].get("sim") if target < len(ctx.thought_metadata) else None
@@ -263,7 +262,7 @@ class SimulatedCoder:
                 f"corrected after {summary}.")
         sim = {"quality": quality, "previous_quality": old_quality, "approach": approach, "strategy": strategy,
                "revision": revision, "informative": informative, "verdict": "thought"}
-        return Proposal(text, 1.0, {"model": MODEL_NAME, "target": target, "sim": sim})
+        return Proposal(text, 1.0, {"model": MODEL_NAME, "sim": sim}, target=target)
 
     # ------------------------------------------------------------------ latent state
     def ease(self, problem: CodeProblem) -> float:

@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import Proposal
 from policies.mutations import apply, mutation_sites
 from policies.simulated import (
     MODEL_NAME,
@@ -54,6 +53,7 @@ from policies.simulated import (
     seed_digest,
 )
 from treesearch.budget import Budget
+from treesearch.contracts import Proposal
 from treesearch.swebench.patches import FilePatch, PatchError, apply_hunks, is_test_path, parse_patch
 
 DROP = "drop::"
@@ -177,7 +177,7 @@ class SimulatedRepoCoder:
         status = ctx.feedback.status.replace("_", " ") if ctx.feedback is not None else "no feedback"
         if not ctx.thoughts or rng.random() >= p.rethink_blames_plan:
             return Proposal(f"[sim] the hypothesis holds; the patch is wrong ({status}).", 1.0,
-                            {"model": MODEL_NAME, "target": None, "sim": {"verdict": "code"}})
+                            {"model": MODEL_NAME, "sim": {"verdict": "code"}})
         last = len(ctx.thoughts) - 1
         target = last if last == 0 or rng.random() < p.rethink_targets_last else int(rng.integers(last))
         old = ctx.thought_metadata[target].get("sim") or {}
@@ -189,7 +189,7 @@ class SimulatedRepoCoder:
                 f"the cause is in {self._where()}: {old.get('suspicion', SUSPICIONS[0])}, corrected after {status}.")
         sim = {**old, "quality": quality, "previous_quality": old_quality, "revision": revision,
                "informative": informative, "verdict": "thought"}
-        return Proposal(text, 1.0, {"model": MODEL_NAME, "target": target, "sim": sim})
+        return Proposal(text, 1.0, {"model": MODEL_NAME, "sim": sim}, target=target)
 
     # ------------------------------------------------------------------ the latent plan
     def _quality(self, ctx: Any) -> float:

@@ -1,4 +1,4 @@
-"""Evolution of agents (``treesearch evolve``) and of solutions (``strategy="evolve"``), end to end."""
+"""Evolution of agents (``treesearch evolve``) and of solutions (``evolve_solution``), end to end."""
 
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from treesearch.contracts import Evaluation
 from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode, ThoughtVersion
 from treesearch.export.events import EventLog
 from treesearch.tree import SearchTree, SelectionConfig
-from value_models.base import Evaluation
 
 PROBLEM_ID = "examples/two_sum"
 TESTS = [([[2, 7, 11, 15], 9], [0, 1]), ([[3, 2, 4], 6], [1, 2]), ([[3, 3], 6], [0, 1]), ([[1, 5, 9], 14], [1, 2])]

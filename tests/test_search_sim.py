@@ -203,3 +203,32 @@ def test_the_package_exports_stay_the_functions_after_every_submodule_is_importe
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     count, bad = out.split(" ", 1)
     assert int(count) >= 10 and bad.strip() == "[]", out
+
+
+def test_a_config_object_keeps_its_strategy_and_concurrency(sandbox, tmp_path):
+    from treesearch.engine.state import SearchConfig
+
+    result = search(example("two_sum"), model="sim", budget=4, sandbox=sandbox, out=tmp_path,
+                    config=SearchConfig(concurrency=8, strategy="beam"))
+    written = orjson.loads((tmp_path / "config.json").read_bytes())["search"]
+    assert result.strategy == "beam" and (written["strategy"], written["concurrency"]) == ("beam", 8)
+    explicit = search(example("two_sum"), model="sim", budget=4, sandbox=sandbox, strategy="best_of_n",
+                      concurrency=2, config=SearchConfig(concurrency=8, strategy="beam"))
+    assert explicit.strategy == "best_of_n"
+
+
+def test_a_policy_of_your_own_searches_with_the_default_value_and_no_model(sandbox):
+    from policies.simulated import SimulatedCoder
+
+    class MyPolicy(SimulatedCoder):
+        name = "my-policy"  # not a model string: nothing may be built from it
+
+    result = search(example("two_sum"), policy=MyPolicy(seed=0), budget=6, sandbox=sandbox)
+    assert result.model == "my-policy" and result.best is not None
+    evaluations = [e for e in result.events if e["type"] == "evaluate"]
+    assert evaluations and all("critique" not in e["components"] for e in evaluations)  # no critic: execution only
+
+
+def test_search_takes_only_the_tree_strategies(sandbox):
+    with pytest.raises(ValueError, match="unknown strategy 'evolve'"):
+        search(example("two_sum"), model="sim", strategy="evolve", sandbox=sandbox)

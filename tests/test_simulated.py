@@ -11,13 +11,12 @@ from dataclasses import replace
 
 import pytest
 
-from policies.base import ExpansionContext, Policy
 from policies.mutations import apply, mutation_sites
 from policies.simulated import SimParams, SimulatedCoder, SimulatorError, feedback_is_informative
 from treesearch.budget import Budget, BudgetExhausted
+from treesearch.contracts import Candidate, ExpansionContext, Policy, ValueModel
 from treesearch.problems import CodeProblem, TestCase
 from treesearch.sandbox.result import ExecutionResult, TestOutcome
-from value_models.base import Candidate, ValueModel
 from value_models.simulated_critic import CriticParams, SimulatedCritic
 
 REFERENCE = '''def count_inversions(xs: list) -> int:
@@ -186,9 +185,9 @@ def test_rethink_rewrites_the_plan_with_higher_quality_or_blames_the_code():
                                feedback=failing(True), feedback_text=f"attempt {i}")
         (p,) = run(coder.propose(ctx, "rethink", 1))
         assert p.metadata["model"] == "sim" and p.content.startswith("[sim]")
-        verdicts.append(p.metadata["target"])
-        if p.metadata["target"] is not None:
-            assert p.metadata["target"] == 0
+        verdicts.append(p.target)
+        if p.target is not None:
+            assert p.target == 0
             assert p.metadata["sim"]["quality"] > 0.3
             assert "revision 1" in p.content
     assert abs(sum(v == 0 for v in verdicts) / 200 - 0.7) < 0.1
@@ -211,7 +210,7 @@ def test_rethink_gains_more_from_informative_feedback():
 def test_rethink_without_thoughts_blames_the_code():
     ctx = ExpansionContext(problem=PROBLEM, code=REFERENCE, feedback=failing(True))
     (p,) = run(SimulatedCoder().propose(ctx, "rethink", 1))
-    assert p.metadata["target"] is None
+    assert p.target is None
 
 
 def test_informative_feedback():

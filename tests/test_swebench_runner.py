@@ -191,7 +191,7 @@ def test_search_dynamics_repairs_rethink_and_the_final_pick(repos, tmp_path):
     from policies.simulated_repo import SimulatedRepoCoder
     from treesearch.budget import Budget
     from treesearch.sandbox.command import CommandRunner
-    from treesearch.swebench.agent import RepoSearchConfig
+    from treesearch.engine.state import SearchConfig
     from treesearch.swebench.environment import RepoEnvironment
     from treesearch.swebench.problem import RepoProblem
     from treesearch.swebench.search import search_instance
@@ -208,7 +208,7 @@ def test_search_dynamics_repairs_rethink_and_the_final_pick(repos, tmp_path):
             try:
                 result = asyncio.run(search_instance(
                     problem, env, policy, hybrid_repo_value(SimulatedCritic(seed=seed, budget=budget)), budget,
-                    RepoSearchConfig(concurrency=1), tmp_path / f"run-{seed}", "sim", seed=seed))
+                    SearchConfig.for_repository(concurrency=1), tmp_path / f"run-{seed}", "sim", seed=seed))
             finally:
                 env.close()
             tree = json.loads((tmp_path / f"run-{seed}" / "tree.json").read_text())

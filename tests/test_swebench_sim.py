@@ -13,9 +13,9 @@ import pytest
 from policies.simulated import SimParams, SimulatorError
 from policies.simulated_repo import SimulatedRepoCoder
 from treesearch.budget import Budget, BudgetExhausted
+from treesearch.contracts import Candidate
 from treesearch.swebench.agent import RepoContext
 from treesearch.swebench.problem import RepoProblem
-from value_models.base import Candidate
 from value_models.simulated_critic import SimulatedCritic
 
 BASE = {
@@ -122,7 +122,7 @@ def test_a_repair_removes_faults_and_hypotheses_and_rethink_say_sim():
     ctx.feedback = type("Feedback", (), {"informative": True, "status": "reproduction_fails"})()
     (rethought,) = asyncio.run(coder.propose(ctx, "rethink", 1))
     assert rethought.content.startswith("[sim]") and budget.usage["calls"] == 2
-    if rethought.metadata["target"] == 0:
+    if rethought.target == 0:
         assert rethought.metadata["sim"]["quality"] > hypotheses[0].metadata["sim"]["quality"]
     with pytest.raises(BudgetExhausted):
         asyncio.run(coder.propose(ctx, "thought", 1))

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from treesearch.budget import Budget
+from treesearch.contracts import Candidate, Evaluation
 from treesearch.problems import CodeProblem, TestCase
 from treesearch.sandbox.result import ExecutionResult, TestOutcome
-from value_models.base import Candidate, Evaluation
 from value_models.execution import ExecutionValue
 from value_models.hybrid import HybridValue
 from value_models.simulated_critic import SimulatedCritic

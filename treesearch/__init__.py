@@ -21,17 +21,20 @@ _LAZY = {
     "CodeProblem": ("treesearch.problems", "CodeProblem"),
     "TestCase": ("treesearch.problems", "TestCase"),
     "judge": ("treesearch.judgement", "judge"),
+    "evolve_solution": ("treesearch.evolve.solutions", "evolve_solution"),
+    "aevolve_solution": ("treesearch.evolve.solutions", "aevolve_solution"),
 }
 
 __all__ = [
     "Budget", "CodeProblem", "SearchConfig", "SearchResult", "SearchTree", "SelectionConfig", "TestCase",
-    "asearch", "judge", "search",
+    "aevolve_solution", "asearch", "evolve_solution", "judge", "search",
 ]
 
 if TYPE_CHECKING:
     from treesearch.api import SearchResult, asearch, search
     from treesearch.budget import Budget
     from treesearch.engine.state import SearchConfig
+    from treesearch.evolve.solutions import aevolve_solution, evolve_solution
     from treesearch.judgement import judge
     from treesearch.problems import CodeProblem, TestCase
     from treesearch.tree import SearchTree, SelectionConfig

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from treesearch.budget import Budget
-from treesearch.engine.state import SearchConfig, SearchState, discriminate
+from treesearch.engine.code import CodeDomain
+from treesearch.engine.state import CODE_STRATEGIES, SearchConfig, SearchState
 from treesearch.export.events import EventLog
 from treesearch.export.files import write_json
 from treesearch.problems import CodeProblem
@@ -83,9 +84,9 @@ def search(problem: CodeProblem | str | Path | dict, **kwargs: Any) -> SearchRes
 async def asearch(
     problem: CodeProblem | str | Path | dict,
     model: str | None = None,
-    strategy: str = "mcts",
+    strategy: str | None = None,
     budget: int | Budget | dict | None = 16,
-    concurrency: int = 4,
+    concurrency: int | None = None,
     seed: int = 0,
     value: str | Any = "hybrid",
     out: str | Path | None = None,
@@ -96,31 +97,25 @@ async def asearch(
     critic: Any = None,
     cache: Any = True,
     on_event: Any = None,
-    evaluator: Any = None,
 ) -> SearchResult:
     """Search for a program solving ``problem``.
 
     problem: a :class:`CodeProblem`, a problem file path, or its dict.
     model: a litellm model string, ``"sim"`` for the simulated coder, or None for
         ``$TREESEARCH_MODEL``. api_base: for local servers (default ``$TREESEARCH_API_BASE``).
-    strategy: mcts | best_of_n | self_debug | beam | evolve. budget: max LLM calls (int), a :class:`Budget`,
+    strategy: mcts | best_of_n | self_debug | beam. budget: max LLM calls (int), a :class:`Budget`,
         or a dict of Budget limits. concurrency: expansions (and so LLM calls) in flight.
+        ``strategy`` and ``concurrency`` override ``config``'s; unset, ``config``'s hold (else mcts, 4).
     value: "hybrid" (RethinkMCTS: 0.8 · pass + 0.2 · critique once all visible tests pass),
-        "execution" (pass fraction only) or a ValueModel.
+        "execution" (pass fraction only) or a ValueModel. With a ``policy`` of your own and neither
+        ``critic`` nor ``model``, there is no critic to ask: "hybrid" values by execution alone.
     config: further search knobs (:class:`SearchConfig` or a dict of its fields; ``selection`` may
         be a dict of :class:`SelectionConfig` fields). out: the run directory to write.
     sandbox / policy / critic: override the parts built from the arguments.
     on_event: called with every event as it is logged (progress displays).
 
-    ``strategy="evolve"`` evolves an archive of programs for a problem scored by ``evaluator`` (a
-    number, not pass/fail); ``config`` then holds the evolution settings and the result is a
-    :class:`treesearch.evolve.solutions.EvolutionResult` (see :mod:`treesearch.evolve`).
+    To evolve programs for a scored (not pass/fail) problem, see :func:`treesearch.evolve_solution`.
     """
-    if strategy == "evolve":
-        from treesearch.evolve.solutions import aevolve_solution
-
-        return await aevolve_solution(_load_problem(problem), evaluator, model=model, budget=budget, seed=seed,
-                                      out=out, api_base=api_base, sandbox=sandbox, cache=cache, **dict(config or {}))
     started = time.monotonic()
     problem = _load_problem(problem)
     search_config = _search_config(config, strategy, concurrency)
@@ -130,13 +125,13 @@ async def asearch(
         run_dir.mkdir(parents=True, exist_ok=True)
 
     model_name = policy.name if policy is not None else _model_name(model)
-    if policy is None or (critic is None and value == "hybrid"):
-        built_policy, built_critic, discriminator = _build_model_parts(model_name, api_base, budget, seed, run_dir,
-                                                                       search_config, cache)
+    builds_critic = critic is None and value == "hybrid" and (policy is None or model is not None)
+    discriminator = None
+    if policy is None or builds_critic:
+        built_policy, built_critic, discriminator = _build_model_parts(_model_name(model), api_base, budget, seed,
+                                                                       run_dir, search_config, cache)
         policy = policy or built_policy
         critic = critic or built_critic
-    else:
-        discriminator = None
     value_model = _value_model(value, critic)
     if sandbox is None:
         from treesearch.sandbox import Sandbox
@@ -150,61 +145,32 @@ async def asearch(
             "search": search_config.to_dict(), "sandbox_backend": getattr(sandbox, "backend", None),
         })
     events = EventLog(run_dir / "events.jsonl" if run_dir is not None else None)
-    state = SearchState(problem, policy, value_model, sandbox, search_config, events, seed)
+    state = SearchState(CodeDomain(problem, sandbox), policy, value_model, search_config, events, seed)
     if on_event is not None:
         events.listeners.append(on_event)
-    events.emit("start", problem_id=problem.id, model=model_name, strategy=search_config.strategy, seed=seed)
-    try:
-        stopped_because = await _run_strategy(state, budget)
-        best_id = await _final_pick(state, discriminator)
-        events.emit("stop", reason=stopped_because, best=best_id)
-    finally:
-        events.close()
-
+    stopped_because, best_id = await state.run(_strategy(search_config), budget, discriminator,
+                                               problem_id=problem.id, model=model_name,
+                                               strategy=search_config.strategy, seed=seed)
     best = None
     if best_id is not None:
         node = state.node(best_id)
         best = BestProgram(node.code, float(node.value), best_id, node.passed_all)
-    usage = budget.usage
-    stats = {
-        "llm_calls": usage["calls"],
-        "prompt_tokens": usage["prompt_tokens"],
-        "completion_tokens": usage["completion_tokens"],
-        "cost_usd": usage["cost_usd"] if usage.get("cost_known", True) else None,
-        "executions": state.stats.executions,
-        "wall_s": round(time.monotonic() - started, 3),
-        "rethinks_tried": state.stats.rethinks_tried,
-        "rethinks_helped": state.stats.rethinks_helped,
-        "expansion_errors": state.stats.expansion_errors,
-        "nodes": len(state.tree.nodes()),
-    }
     result = SearchResult(
         problem_id=problem.id, solved=best is not None and best.passed_visible, best=best,
-        stopped_because=stopped_because, stats=stats, model=model_name, strategy=search_config.strategy,
-        seed=seed, tree=state.tree, run_dir=run_dir, events=events.events,
+        stopped_because=stopped_because, stats=state.result_stats(budget.usage, time.monotonic() - started),
+        model=model_name, strategy=search_config.strategy, seed=seed, tree=state.tree, run_dir=run_dir,
+        events=events.events,
     )
     if run_dir is not None:
-        from treesearch.export.html import write_viewer
-        from treesearch.export.tree_json import save_tree_json
-
-        save_tree_json(state.tree, run_dir / "tree.json")
-        write_json(run_dir / "result.json", result.to_dict())
-        write_viewer(run_dir)
+        state.save(run_dir, result.to_dict())
     return result
 
 
-async def _run_strategy(state: SearchState, budget: Budget) -> str:
+def _strategy(config: SearchConfig) -> Any:
     from treesearch.engine.baselines import RUNNERS
     from treesearch.engine.mcts import run_mcts
 
-    runner = run_mcts if state.config.strategy == "mcts" else RUNNERS[state.config.strategy]
-    return await runner(state, budget)
-
-
-async def _final_pick(state: SearchState, discriminator: Any) -> int | None:
-    """Best value over every program; with a discriminator, its choice among the top few."""
-    top = state.top_code_nodes(max(1, state.config.discriminator_top))
-    return await discriminate(state.events, discriminator, state.view, top, [state.node(n).code for n in top])
+    return run_mcts if config.strategy == "mcts" else RUNNERS[config.strategy]
 
 
 # ---------------------------------------------------------------------- building the parts
@@ -216,15 +182,19 @@ def _load_problem(problem: CodeProblem | str | Path | dict) -> CodeProblem:
     return CodeProblem.from_file(problem)
 
 
-def _search_config(config: SearchConfig | dict | None, strategy: str, concurrency: int) -> SearchConfig:
+def _search_config(config: SearchConfig | dict | None, strategy: str | None, concurrency: int | None) -> SearchConfig:
+    """``config`` with the explicit ``strategy`` and ``concurrency`` over it (None keeps its own)."""
+    explicit = {name: v for name, v in (("strategy", strategy), ("concurrency", concurrency)) if v is not None}
     if isinstance(config, SearchConfig):
-        return dataclasses.replace(config, strategy=strategy, concurrency=concurrency)
-    fields = dict(config or {})
-    if isinstance(fields.get("selection"), dict):
-        fields["selection"] = SelectionConfig(**fields["selection"])
-    fields.setdefault("strategy", strategy)
-    fields.setdefault("concurrency", concurrency)
-    return SearchConfig(**fields)
+        search_config = dataclasses.replace(config, **explicit)
+    else:
+        fields = dict(config or {})
+        if isinstance(fields.get("selection"), dict):
+            fields["selection"] = SelectionConfig(**fields["selection"])
+        search_config = SearchConfig(**{**fields, **explicit})
+    if search_config.strategy not in CODE_STRATEGIES:
+        raise ValueError(f"unknown strategy {search_config.strategy!r}; choose one of {', '.join(CODE_STRATEGIES)}")
+    return search_config
 
 
 def _budget(budget: int | Budget | dict | None) -> Budget:
@@ -258,16 +228,11 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
 
         return SimulatedCoder(seed=seed, budget=budget), SimulatedCritic(seed=seed, budget=budget), None
     from policies.llm_policy import PROMPTS, LLMPolicy
-    from treesearch.config import resolve_model
-    from treesearch.llm import LLMClient
+    from treesearch.config import llm_client
     from value_models.critic import LLMCritic
     from value_models.discriminator import Discriminator
 
-    resolved = resolve_model(model, api_base, slots=max(1, config.concurrency), log_dir=run_dir)
-    client = LLMClient(
-        **resolved.client_kwargs(), concurrency=max(1, config.concurrency), budget=budget, cache=cache,
-        transcript_path=run_dir / "llm_calls.jsonl" if run_dir is not None else None,
-    )
+    client = llm_client(model, api_base, budget=budget, concurrency=config.concurrency, log_dir=run_dir, cache=cache)
     discriminator = Discriminator(client) if config.discriminator_top > 1 else None
     prompts = Path(config.prompts) if config.prompts else PROMPTS
     return LLMPolicy(client, prompts=prompts), LLMCritic(client), discriminator
@@ -278,7 +243,7 @@ def _value_model(value: str | Any, critic: Any) -> Any:
     from value_models.hybrid import HybridValue
 
     if value == "hybrid":
-        return HybridValue.rethinkmcts(critic)
+        return HybridValue.rethinkmcts(critic) if critic is not None else ExecutionValue()
     if value == "execution":
         return ExecutionValue()
     if isinstance(value, str):

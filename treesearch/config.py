@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from treesearch.contracts import ConfigError
+
 SIM_MODEL = "sim"
 # Sent where an OpenAI-compatible endpoint wants some key and the user has none (local servers).
 PLACEHOLDER_KEY = "sk-no-key-required"
@@ -30,10 +32,6 @@ EXAMPLES = ("e.g. openai/gpt-4o-mini, anthropic/claude-3-5-sonnet-latest, ollama
 # when all slots are busy, and a runaway answer of a small model is cut at LOCAL_MAX_TOKENS.
 LOCAL_TIMEOUT_S = 900.0
 LOCAL_MAX_TOKENS = 1024
-
-
-class ConfigError(Exception):
-    """The model configuration cannot work; the message says what to set."""
 
 
 @dataclass(frozen=True)
@@ -158,3 +156,16 @@ def _missing_settings(litellm: Any, model: str, api_base: str | None = None) -> 
         return list(litellm.validate_environment(model=model, api_base=api_base).get("missing_keys", []))
     except Exception:  # litellm cannot tell for this provider: the first call will say
         return []
+
+
+def llm_client(model: str, api_base: str | None, *, budget: Any, concurrency: int = 1, log_dir: Path | None = None,
+               transcript: str | None = "llm_calls.jsonl", cache: Any = True) -> Any:
+    """The one way the application builds a model client: ``model`` resolved (a local model served,
+    with one slot per request in flight), ``concurrency`` requests in flight, calls counted against
+    ``budget`` and written to ``log_dir / transcript``."""
+    from treesearch.llm import LLMClient
+
+    resolved = resolve_model(model, api_base, slots=max(1, concurrency), log_dir=log_dir)
+    path = log_dir / transcript if log_dir is not None and transcript is not None else None
+    return LLMClient(**resolved.client_kwargs(), concurrency=max(1, concurrency), budget=budget, cache=cache,
+                     transcript_path=path)

@@ -59,6 +59,7 @@ from typing import Any
 import orjson
 
 from treesearch.budget import Budget, BudgetExhausted
+from treesearch.contracts import ProposalError
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ _current_turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("tr
 # -- errors --
 
 
-class LLMError(Exception):
+class LLMError(ProposalError):
     """A model call that failed for good."""
 
     retryable = False

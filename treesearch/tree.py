@@ -210,12 +210,7 @@ class SearchTree:
         else:
             start = int(a.first_child[parent] + a.num_children[parent])
             slots = np.arange(start, start + len(pri))
-            free = (
-                slots[-1] < self.size
-                and bool(np.all(a.parent[slots] == parent))
-                and bool(np.all(a.flags[slots] & RESERVED))
-            ) if len(pri) else True
-            if not free:
+            if not self.can_add(parent, len(pri)):
                 raise TreeError(
                     f"node {parent} already has children and too few reserved slots for {len(pri)} more "
                     "(children must stay contiguous: reserve slots when adding the first ones)"
@@ -231,6 +226,18 @@ class SearchTree:
             for node, item in zip(ids, payloads):
                 self.payload[node] = item
         return ids
+
+    def can_add(self, parent: int, n: int) -> bool:
+        """Whether ``n`` more children fit below ``parent``: it has none yet, or ``n`` reserved slots
+        are left beside its children."""
+        parent = self._check_node(parent)
+        a = self.arrays
+        if a.first_child[parent] == NO_NODE or n == 0:
+            return True
+        start = int(a.first_child[parent] + a.num_children[parent])
+        slots = np.arange(start, start + n)
+        return (slots[-1] < self.size and bool(np.all(a.parent[slots] == parent))
+                and bool(np.all(a.flags[slots] & RESERVED)))
 
     def add_children_batch(self, parents: np.ndarray, counts: np.ndarray, priors: np.ndarray) -> np.ndarray:
         """Give each of several childless, distinct ``parents`` ``counts[i]`` children in one kernel

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from treesearch.contracts import Candidate, Evaluation
 from treesearch.parsing import extract_score
 from treesearch.problems import CodeProblem
 from treesearch.prompting import problem_section, render
-from value_models.base import Candidate, Evaluation
 
 PROMPTS = Path(__file__).parent / "prompts"
 NEUTRAL = 0.5

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from treesearch.contracts import Candidate, Evaluation
 from treesearch.problems import CodeProblem
-from value_models.base import Candidate, Evaluation
 
 
 class ExecutionValue:

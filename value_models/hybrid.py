@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from treesearch.budget import BudgetExhausted
+from treesearch.contracts import Candidate, Evaluation, ValueModel
 from treesearch.problems import CodeProblem
-from value_models.base import Candidate, Evaluation, ValueModel
 from value_models.execution import ExecutionValue
 
 NEUTRAL_CRITIQUE = 0.5
@@ -61,5 +61,7 @@ class HybridValue:
                               f"{run.explanation}; critic skipped: budget exhausted ({e.limit})")
         score = critique.value
         value = self.execution_weight * run.value + self.critic_weight * score
-        components = {**run.components, "critique": score, "approved": float(score >= self.approve_at)}
-        return Evaluation(min(1.0, max(0.0, value)), components, f"{run.explanation}; critic: {critique.explanation}")
+        approved = score >= self.approve_at
+        components = {**run.components, "critique": score, "approved": float(approved)}
+        return Evaluation(min(1.0, max(0.0, value)), components, f"{run.explanation}; critic: {critique.explanation}",
+                          approved=approved)

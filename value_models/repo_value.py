@@ -25,9 +25,9 @@ import re
 from typing import Any
 
 from policies.repo_policy import PROMPTS
+from treesearch.contracts import Candidate, Evaluation
 from treesearch.prompting import render
 from treesearch.swebench.problem import RepoProblem, issue_section
-from value_models.base import Candidate, Evaluation
 from value_models.critic import ask_score
 from value_models.hybrid import HybridValue
 

@@ -26,8 +26,8 @@ import numpy as np
 
 from policies.simulated import MODEL_NAME, SimulatorError
 from treesearch.budget import Budget
+from treesearch.contracts import Candidate, Evaluation
 from treesearch.problems import CodeProblem
-from value_models.base import Candidate, Evaluation
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,31 @@
-"""MCTS over thoughts and code, with K expansions in flight.
+"""MCTS over thoughts and attempts, with K expansions in flight, for any domain.
 
 One step:
 
 1. **Select** up to ``K - in_flight`` leaves in one kernel call; pending expansions count as visits
    in the exploration term, so the batch spreads over the tree.
-2. **Expand** each leaf as a task: the root (and thoughts above ``thought_depth``) get ``width``
-   thoughts, and the one with the highest prior is rolled out at once by writing its code; a thought
-   gets ``code_samples`` programs; a failing program gets a debug child.
-3. **Evaluate** each new program on the visible tests and value it; **rethink** failing ones.
+2. **Expand** each leaf as a task (:func:`expand_leaf`): the root (and thoughts above
+   ``thought_depth``) get ``width`` thoughts, and the one with the highest prior is rolled out at
+   once; below a thought the domain makes fresh attempts, below a failed attempt a repair.
+3. **Check** each new attempt (the domain: visible tests, a repository's checks) and value it;
+   **rethink** failing ones (:mod:`treesearch.engine.rethink`).
 4. **Backprop** the values of every expansion that finished, in one kernel call, releasing their
    in-flight counts; failed expansions are released without a value.
-5. **Stop** at the first program that passes the visible tests (``early_stop``), when the budget is
-   spent, or when nothing is left to expand.
+5. **Stop** at the first attempt that counts as solved (``early_stop``), when the budget is spent,
+   or when nothing is left to expand.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from treesearch.budget import BudgetExhausted
-from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode
+from treesearch.contracts import ProposalError, StopReason
+from treesearch.engine.nodes import RootNode, ThoughtNode
 from treesearch.engine.rethink import rethink
 from treesearch.engine.state import SearchState
 
@@ -45,99 +48,115 @@ async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
     """Grow ``leaf`` by one step and value what it produced; None when the policy proposed nothing."""
     payload = state.node(leaf)
     if state.tree.stats(leaf)["terminal"]:
-        if isinstance(payload, CodeNode):
+        if state.is_attempt(leaf):
             return Expansion([leaf], [payload.value], state.solved_by(leaf), called_model=False)
         return Expansion([leaf], [0.0], called_model=False)  # a dead end: the policy had nothing
     if isinstance(payload, RootNode) or (
         isinstance(payload, ThoughtNode) and len(state.thought_path(leaf)) < state.config.thought_depth
     ):
-        rollout = await state.think(leaf)  # held: this expansion writes its code
-        if rollout is None:
-            return None
-        try:
-            return await write_code(state, rollout)
-        finally:
-            state.tree.release([rollout])
-    if isinstance(payload, ThoughtNode):
-        return await write_code(state, leaf)
-    proposals = await state.propose(leaf, "debug", 1)
-    if not proposals:
-        return None
-    return await value_programs(state, state.add_code(leaf, proposals[:1], kind="debug"))
+        async with state.rollout(leaf) as thought:
+            return None if thought is None else await attempt(state, thought)
+    return await attempt(state, leaf)
 
 
-async def write_code(state: SearchState, thought: int) -> Expansion | None:
-    proposals = await state.propose(thought, "code", state.config.code_samples)
-    if not proposals:
-        return None
-    return await value_programs(state, state.add_code(thought, proposals, kind="code"))
-
-
-async def value_programs(state: SearchState, programs: list[int]) -> Expansion:
-    """Evaluate new programs (rethinking the failing ones) and collect the values to back up."""
+async def attempt(state: SearchState, start: int) -> Expansion | None:
+    """The domain's attempts below ``start``, each rethought while it fails; None when there was none."""
     nodes, values, solved = [], [], False
-    for program in programs:
-        await state.evaluate(program)
-        if state.config.rethink and not state.node(program).passed_all:
-            program = await rethink(state, program)
-        nodes.append(program)
-        values.append(state.node(program).value)
-        solved = solved or state.solved_by(program)
-        if solved and state.config.early_stop:
-            break
-    return Expansion(nodes, values, solved)
+    async with aclosing(state.domain.attempts(state, start)) as ends:
+        async for end in ends:
+            if state.config.rethink and not state.node(end).passed_all:
+                end = await rethink(state, end)
+            nodes.append(end)
+            values.append(state.node(end).value)
+            solved = solved or state.solved_by(end)
+            if solved and state.config.early_stop:
+                break
+    return Expansion(nodes, values, solved) if nodes else None
 
 
-async def run_mcts(state: SearchState, budget, expand: Callable[[Any, int], Awaitable[Expansion | None]] = expand_leaf) -> str:
-    """Run the search until it stops; returns why it stopped.
+class InFlight:
+    """The expansions running, and the in-flight counts they hold in the tree: a selection adds
+    them, and every way an expansion ends gives them back (backprop, release, cancel)."""
 
-    ``state`` needs ``config`` (concurrency, early_stop, max_iterations, log_selection_terms),
-    ``tree``, ``events`` and ``stats.expansion_errors``; ``expand`` grows one selected leaf (the
-    repository agent brings its own, see :mod:`treesearch.swebench`).
-    """
-    from treesearch.llm import LLMError
+    def __init__(self, state: SearchState, expand: Callable[[Any, int], Awaitable[Expansion | None]]) -> None:
+        self.state = state
+        self.expand = expand
+        self.tasks: dict[asyncio.Task, int] = {}
 
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def launch(self, leaves: list[int]) -> None:
+        tree = self.state.tree
+        for leaf in leaves:
+            # A terminal leaf while expansions run would only be valued again at once, spinning the
+            # loop until they end: leave it until they have (they may open new leaves).
+            if self.tasks and tree.stats(leaf)["terminal"]:
+                tree.release([leaf])
+                continue
+            self.tasks[asyncio.ensure_future(self.expand(self.state, leaf))] = leaf
+
+    async def finished(self) -> list[tuple[int, asyncio.Task]]:
+        """The expansions that ended, in launch order (so values are summed in the same order)."""
+        done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+        return [(self.tasks.pop(task), task) for task in [t for t in self.tasks if t in done]]
+
+    def settle(self, step: int, nodes: list[int], values: list[float], selected: list[int],
+               released: list[int]) -> None:
+        tree, events = self.state.tree, self.state.events
+        tree.backprop(nodes, values, selected)
+        tree.release(released)
+        if nodes:
+            events.emit("backprop", step=step, nodes=nodes, values=values, selected=selected)
+        if released:
+            events.emit("release", step=step, nodes=released)
+
+    async def cancel(self, step: int) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        leaves = list(self.tasks.values())
+        self.state.tree.release(leaves)
+        self.state.events.emit("release", step=step, nodes=leaves)
+        self.tasks.clear()
+
+
+async def run_mcts(state: SearchState, budget: Any,
+                   expand: Callable[[Any, int], Awaitable[Expansion | None]] = expand_leaf) -> StopReason:
+    """Run the search until it stops; returns why it stopped."""
     cfg, tree = state.config, state.tree
-    pending: dict[asyncio.Task, int] = {}
-    stop: str | None = None
+    flights = InFlight(state, expand)
+    stop: StopReason | None = None
     idle = 0
     step = 0
     while True:
-        free = cfg.concurrency - len(pending)
+        free = cfg.concurrency - len(flights)
         if stop is None and free > 0:
             if (limit := budget.exhausted()) is not None:
-                stop = f"budget: {limit}"
+                stop = StopReason("budget", limit)
             else:
                 leaves, collisions = tree.select(free)
                 if leaves.size:
                     terms = _selection_terms(state, leaves.tolist()) if cfg.log_selection_terms else None
                     state.events.emit("select", step=step, leaves=leaves.tolist(), collisions=collisions,
-                                      in_flight=len(pending), terms=terms)
-                for leaf in leaves.tolist():
-                    # A terminal leaf while expansions run would only be valued again at once, spinning
-                    # the loop until they end: leave it until they have (they may open new leaves).
-                    if pending and tree.stats(leaf)["terminal"]:
-                        tree.release([leaf])
-                        continue
-                    pending[asyncio.ensure_future(expand(state, leaf))] = leaf
-        if not pending:
-            return stop or "exhausted: no expandable leaf left"
-        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                                      in_flight=len(flights), terms=terms)
+                flights.launch(leaves.tolist())
+        if not len(flights):
+            return stop or StopReason("exhausted", "no expandable leaf left")
         nodes, values, selected, released = [], [], [], []
-        for task in [t for t in pending if t in done]:  # in launch order: the same values, summed in the same order
-            leaf = pending.pop(task)
+        for leaf, task in await flights.finished():
             try:
                 result = task.result()
             except BudgetExhausted as e:
-                stop = stop or f"budget: {e.limit}"
+                stop = stop or StopReason("budget", e.limit)
                 released.append(leaf)
                 continue
-            except LLMError as e:
+            except ProposalError as e:
                 state.stats.expansion_errors += 1
                 state.events.emit("error", node=leaf, error=str(e)[:1000])
                 released.append(leaf)
                 if state.stats.expansion_errors >= 3 * cfg.concurrency:
-                    stop = stop or f"error: {e}"
+                    stop = stop or StopReason("error", str(e))
                 continue
             if result is None:
                 # The policy had nothing for this leaf: a dead end, valued 0, never expanded again.
@@ -149,23 +168,15 @@ async def run_mcts(state: SearchState, budget, expand: Callable[[Any, int], Awai
             selected.append(leaf)
             idle = 0 if result.called_model else idle + 1
             if result.solved and cfg.early_stop:
-                stop = "solved"
-        tree.backprop(nodes, values, selected)
-        tree.release(released)
-        if nodes:
-            state.events.emit("backprop", step=step, nodes=nodes, values=values, selected=selected)
-        if released:
-            state.events.emit("release", step=step, nodes=released)
+                stop = StopReason("solved")
+        flights.settle(step, nodes, values, selected, released)
         step += 1
-        if stop is None and (idle >= MAX_IDLE_STEPS or step >= cfg.max_iterations):
-            stop = "exhausted: only terminal leaves left" if idle >= MAX_IDLE_STEPS else "max_iterations"
-        if stop == "solved":
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            tree.release(list(pending.values()))
-            state.events.emit("release", step=step, nodes=list(pending.values()))
-            pending.clear()
+        if stop is None and idle >= MAX_IDLE_STEPS:
+            stop = StopReason("exhausted", "only terminal leaves left")
+        elif stop is None and step >= cfg.max_iterations:
+            stop = StopReason("max_iterations")
+        if stop is not None and stop.kind == "solved":
+            await flights.cancel(step)
 
 
 def _selection_terms(state: SearchState, leaves: list[int]) -> dict[int, list[dict]]:

@@ -71,6 +71,10 @@ class CodeNode:
     thought_versions: list[int] = field(default_factory=list)  # version index of each path thought used
 
     @property
+    def solution(self) -> str:
+        return self.code
+
+    @property
     def value(self) -> float | None:
         return None if self.evaluation is None else self.evaluation.value
 

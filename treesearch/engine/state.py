@@ -1,70 +1,77 @@
-"""The state every strategy shares: the tree, the parts it calls, and the bookkeeping around them.
+"""The state every strategy and every domain shares: the tree, the parts it calls, and the
+bookkeeping around them.
 
-A strategy (MCTS or a baseline) decides *which* node to grow; :class:`SearchState` does the growing:
-building the context a policy sees, asking the policy, adding nodes, running the visible tests in
-the sandbox, valuing the result, and logging each step.
+A strategy (MCTS or a baseline) decides *which* node to grow; a domain (:class:`~treesearch.contracts.Domain`)
+makes and checks attempts; :class:`SearchState` does the rest: asking the policy, adding thoughts,
+valuing checked attempts, marking them terminal, rethink's supersession, the final pick, and logging
+each step.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from policies.base import ExpansionContext, Policy, Proposal
-from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode, ThoughtVersion
+from treesearch.contracts import Candidate, Domain, ExpansionContext, Policy, Proposal, ValueModel
+from treesearch.engine.nodes import RootNode, ThoughtNode, ThoughtVersion
 from treesearch.export.events import EventLog
-from treesearch.problems import CodeProblem
 from treesearch.tree import ROOT, SearchTree, SelectionConfig
-from value_models.base import Candidate, Evaluation, ValueModel
 
-STRATEGIES = ("mcts", "best_of_n", "self_debug", "beam")
+CODE_STRATEGIES = ("mcts", "best_of_n", "self_debug", "beam")
+# A repository search runs MCTS, or one hypothesis with an attempt and its repairs in a row (a
+# mini-swe-agent-like baseline on the same machinery and budget).
+REPO_STRATEGIES: dict[str, dict[str, int]] = {"mcts": {}, "linear": {"width": 1, "concurrency": 1}}
+STRATEGIES = (*CODE_STRATEGIES, "linear")
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Every knob of a search; written to ``config.json``.
+    """Every knob of a search, for code and repository search alike; written to ``config.json``.
+    Repository search starts from :meth:`for_repository`'s defaults."""
 
-    ``width``: thoughts proposed per expansion; ``code_samples``: programs per thought;
-    ``thought_depth``: levels of thoughts above the code; ``max_debug_depth``: debug children in a
-    row before a program counts as terminal; ``concurrency``: expansions in flight (K);
-    ``rethink_cap``: rethinks per failing program and per thought; ``rethink_trace``: show the policy a
-    line trace of the first failing test; ``early_stop``: stop at the first program that passes every
-    visible test; ``beam_width``: programs kept per level by the beam baseline;
-    ``discriminator_top``: when > 0, the discriminator picks the final program among the top few;
-    ``require_approval``: a program that passes the visible tests ends the search only when the
-    critic (if the value model has one) also approves it; ``log_selection_terms``: every ``select``
-    event carries the Q, exploration and score of each child on the selected paths; ``prompts``: a
-    directory of LLM policy templates replacing ``policies/prompts/`` (agent evolution rewrites them).
-    """
-
-    strategy: str = "mcts"
-    width: int = 3
-    code_samples: int = 1
-    thought_depth: int = 1
-    max_debug_depth: int = 4
-    concurrency: int = 4
+    strategy: str = "mcts"  # mcts | best_of_n | self_debug | beam (code); mcts | linear (repository)
+    width: int = 3  # thoughts proposed per expansion
+    code_samples: int = 1  # programs written per thought (code)
+    thought_depth: int = 1  # levels of thoughts above the attempts
+    max_debug_depth: int = 4  # repairs in a row below an attempt before it is terminal
+    max_steps: int = 12  # actions per attempt (repository)
+    concurrency: int = 4  # expansions in flight (K)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
-    rethink: bool = True
-    rethink_cap: int = 2
-    rethink_trace: bool = False
-    early_stop: bool = True
-    beam_width: int = 2
-    discriminator_top: int = 0
-    require_approval: bool = False
-    log_selection_terms: bool = False
-    prompts: str | None = None
-    max_iterations: int = 10_000
+    rethink: bool = True  # rewrite the thought a failed attempt disproves, then attempt again
+    rethink_cap: int = 2  # rethinks per failed attempt and per thought
+    rethink_trace: bool = False  # show the policy a line trace of the first failing test (code)
+    early_stop: bool = True  # stop at the first attempt that counts as solved (see require_approval)
+    beam_width: int = 2  # programs kept per level by the beam baseline
+    discriminator_top: int = 0  # > 1: the discriminator (LLM models) picks among this many best distinct
+    require_approval: bool = False  # solved needs every check passed *and* the critic's approval
+    log_selection_terms: bool = False  # select events carry each child's Q, exploration and score
+    prompts: str | None = None  # a directory of LLM policy templates replacing policies/prompts/
+    max_iterations: int = 10_000  # loop steps before the search gives up
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        for name in ("width", "code_samples", "thought_depth", "concurrency", "beam_width", "max_iterations"):
+        for name in ("width", "code_samples", "thought_depth", "max_steps", "concurrency", "beam_width",
+                     "max_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_debug_depth", "rethink_cap", "discriminator_top"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def for_repository(cls, strategy: str = "mcts", **fields: Any) -> SearchConfig:
+        """A repository search's defaults (fewer, longer attempts; approval required to stop) and
+        ``strategy``'s settings over ``fields``."""
+        if strategy not in REPO_STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(REPO_STRATEGIES)}")
+        defaults = dict(width=2, max_debug_depth=3, concurrency=2, rethink_cap=1, discriminator_top=3,
+                        require_approval=True, max_iterations=1000)
+        return cls(strategy=strategy, **{**defaults, **fields, **REPO_STRATEGIES[strategy]})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -72,37 +79,85 @@ class SearchConfig:
 
 @dataclass
 class SearchStats:
-    executions: int = 0
+    """``checks``: attempts checked (programs run on the visible tests, patches checked);
+    ``attempts``/``steps``: repository attempts and their actions."""
+
+    checks: int = 0
+    attempts: int = 0
+    steps: int = 0
     rethinks_tried: int = 0
     rethinks_helped: int = 0
     expansion_errors: int = 0
 
 
-class ThoughtSearch:
-    """What code search and repository search share: a tree whose root holds the problem's id and
-    whose nodes a policy proposes, the event log, and the seed. Subclasses build the context a
-    policy sees (:meth:`context`) and add their own kinds of node."""
+class SearchState:
+    """The tree of one search and the parts that grow it. Policies and value models only ever see
+    ``domain.view``, the problem without what judges the final answer."""
 
-    def __init__(self, root: RootNode, policy: Any, value_model: Any, config: Any, events: EventLog | None,
-                 seed: int) -> None:
+    def __init__(self, domain: Domain, policy: Policy, value_model: ValueModel, config: SearchConfig,
+                 events: EventLog | None = None, seed: int = 0) -> None:
+        self.domain = domain
         self.policy = policy
         self.value_model = value_model
         self.config = config
         self.events = events or EventLog()
         self.seed = seed
-        self.tree = SearchTree(selection=config.selection, root_payload=root)
+        self.stats = SearchStats()
+        self.tree = SearchTree(selection=config.selection, root_payload=RootNode(domain.problem_id))
         self.tree.events = self.events.events
 
+    @property
+    def view(self) -> Any:
+        return self.domain.view
+
+    # ------------------------------------------------------------------ reading the tree
     def node(self, node_id: int) -> Any:
         return self.tree.payload[node_id]
+
+    def is_attempt(self, node_id: int) -> bool:
+        """Whether ``node_id`` ends a checked attempt (a program, a finished agent step)."""
+        return getattr(self.node(node_id), "evaluation", None) is not None
 
     def thought_path(self, node_id: int) -> list[int]:
         """Ids of the thoughts on the path from the root to ``node_id`` (inclusive), outermost first."""
         return self.tree.path_to(node_id, ThoughtNode)
 
-    def context(self, node_id: int) -> ExpansionContext:
-        raise NotImplementedError
+    def attempts_above(self, node_id: int) -> list[int]:
+        """The checked attempts above ``node_id`` (exclusive), outermost first: what it repairs."""
+        return [n for n in self.tree.path_to(node_id)[:-1] if self.is_attempt(n)]
 
+    def context(self, node_id: int) -> ExpansionContext:
+        return self.domain.context(self, node_id)
+
+    def thought_context(self, node_id: int, **fields: Any) -> ExpansionContext:
+        """The part of every context the engine knows: the view, the thoughts above ``node_id``, the
+        seed; below them, the attempt, its feedback (none while its check runs) and the checked
+        attempts it repairs.
+        ``fields`` (a domain's own context type among them) complete it."""
+        make = fields.pop("context_type", ExpansionContext)
+        thoughts = [self.node(t) for t in self.thought_path(node_id)]
+        ctx = make(problem=self.view, thoughts=[t.text for t in thoughts],
+                   thought_metadata=[t.metadata for t in thoughts], seed=self.seed, **fields)
+        attempt = self.node(node_id)
+        if not isinstance(attempt, (RootNode, ThoughtNode)):
+            ctx.code, ctx.code_metadata = attempt.solution, attempt.metadata
+            ctx.feedback, ctx.feedback_text = attempt.feedback, self.domain.render(attempt.feedback)
+            ctx.attempts = [(self.node(n).solution, self.domain.render(self.node(n).feedback))
+                            for n in self.attempts_above(node_id)]
+        return ctx
+
+    def solved_by(self, node_id: int) -> bool:
+        """Whether the attempt ending at ``node_id`` ends the search: every check passes and, with
+        ``require_approval``, the critic approved it (no critic, no approval)."""
+        node = self.node(node_id)
+        return node.passed_all and (not self.config.require_approval or node.evaluation.approved is True)
+
+    def ranked(self) -> list[int]:
+        """Checked attempts, best first: by value, then passing every check, then the earliest."""
+        ends = [n for n in self.tree.payload if self.is_attempt(n)]
+        return sorted(ends, key=lambda n: (self.node(n).value, self.node(n).passed_all, -n), reverse=True)
+
+    # ------------------------------------------------------------------ growing the tree
     async def propose(self, node_id: int, kind: str, n: int, ctx: ExpansionContext | None = None) -> list[Proposal]:
         """``n`` proposals of ``kind`` for ``node_id``, from its :meth:`context` unless ``ctx`` is given."""
         proposals = await self.policy.propose(ctx or self.context(node_id), kind, n)
@@ -116,17 +171,51 @@ class ThoughtSearch:
                          priors=[float(self.tree.arrays.prior[i]) for i in ids])
         return ids
 
-    async def think(self, leaf: int) -> int | None:
-        """``width`` thoughts below ``leaf``; the one with the highest prior (ties: the first) comes
-        back held in flight, because the calling expansion goes on with it and the other expansions
-        must leave it alone until it releases it. None when the policy proposed nothing."""
+    @asynccontextmanager
+    async def rollout(self, leaf: int) -> AsyncIterator[int | None]:
+        """``width`` thoughts below ``leaf``; yields the one with the highest prior (ties: the first),
+        counted in flight while the calling expansion works on it, so that the other expansions leave
+        it alone; None when the policy proposed nothing."""
         proposals = await self.propose(leaf, "thought", self.config.width)
         if not proposals:
-            return None
+            yield None
+            return
         thoughts = self.add_thoughts(leaf, proposals)
-        rollout = max(thoughts, key=lambda t: (self.tree.arrays.prior[t], -t))
-        self.tree.hold(rollout)
-        return rollout
+        chosen = max(thoughts, key=lambda t: (self.tree.arrays.prior[t], -t))
+        self.tree.hold(chosen)
+        try:
+            yield chosen
+        finally:
+            self.tree.release([chosen])
+
+    def versions(self, node_id: int) -> list[int]:
+        """The version index of each thought above ``node_id``: what an attempt below it was made from."""
+        return [len(self.node(t).versions) - 1 for t in self.thought_path(node_id)]
+
+    async def value(self, attempt: Any, start: int) -> None:
+        """Value a checked ``attempt`` (its feedback set) made below ``start``."""
+        self.stats.checks += 1
+        candidate = Candidate(attempt.solution, [self.node(t).text for t in self.thought_path(start)],
+                              attempt.metadata)
+        attempt.evaluation = await self.value_model.evaluate(self.view, candidate, attempt.feedback)
+
+    def finish(self, end: int) -> None:
+        """A valued attempt is in the tree at ``end``: terminal once solved, or with
+        ``max_debug_depth`` repairs above it; logged."""
+        node = self.node(end)
+        if self.solved_by(end) or len(self.attempts_above(end)) >= self.config.max_debug_depth:
+            self.tree.mark_terminal(end)
+        self.events.emit("evaluate", node=end, value=node.evaluation.value, passed=node.feedback.passed,
+                         total=node.feedback.total, status=node.feedback.status,
+                         components=node.evaluation.components)
+
+    def supersede(self, old_head: int, new_head: int, thought: int) -> None:
+        """Rethink replaced the attempt starting at ``old_head`` (with its subtree) by ``new_head``,
+        made from the rewritten ``thought``: the old one is never backed up again."""
+        self.tree.mark_superseded(old_head)
+        self.node(old_head).superseded_by = new_head
+        self.events.emit("supersede", node=old_head, by=new_head, thought=thought,
+                         version=len(self.node(thought).versions) - 1)
 
     async def blamed_thought(self, failed: int, path: list[int]) -> tuple[int, Proposal] | None:
         """Ask the policy which thought on ``path`` (the thoughts above ``failed``) the failure
@@ -135,7 +224,7 @@ class ThoughtSearch:
         proposals = await self.propose(failed, "rethink", 1)
         if not proposals:
             return None
-        target = proposals[0].metadata.get("target")
+        target = proposals[0].target
         if not isinstance(target, int) or not 0 <= target < len(path):
             self.events.emit("rethink", node=failed, verdict="code", reason=proposals[0].content[:500])
             return None
@@ -143,137 +232,58 @@ class ThoughtSearch:
             return None
         return path[target], proposals[0]
 
-
-class SearchState(ThoughtSearch):
-    """The tree of one search and the parts that grow it.
-
-    ``problem`` is the full problem; policies and value models only ever see ``view``, the same
-    problem with the hidden and plus tests removed, and the sandbox only runs ``view.visible_tests``.
-    """
-
-    def __init__(
-        self,
-        problem: CodeProblem,
-        policy: Policy,
-        value_model: ValueModel,
-        sandbox: Any,
-        config: SearchConfig,
-        events: EventLog | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(RootNode(problem.id), policy, value_model, config, events, seed)
-        self.problem = problem
-        self.view = dataclasses.replace(problem, hidden_tests=[], plus_tests=[])
-        self.sandbox = sandbox
-        self.stats = SearchStats()
-
-    # ------------------------------------------------------------------ reading the tree
-    def code_ancestors(self, node_id: int) -> list[int]:
-        """Ids of the programs above ``node_id`` (exclusive), outermost first."""
-        return [n for n in self.tree.path_to(node_id, CodeNode) if n != node_id]
-
-    def context(self, node_id: int) -> ExpansionContext:
-        """What a policy sees when it grows ``node_id``: the thoughts above it and, for a program,
-        that program with its feedback and the failed programs before it on the path."""
-        thoughts = [self.node(t) for t in self.thought_path(node_id)]
-        ctx = ExpansionContext(
-            problem=self.view,
-            thoughts=[t.text for t in thoughts],
-            thought_metadata=[t.metadata for t in thoughts],
-            seed=self.seed,
-        )
-        payload = self.node(node_id)
-        if isinstance(payload, CodeNode):
-            ctx.code = payload.code
-            ctx.code_metadata = payload.metadata
-            ctx.feedback = payload.feedback
-            ctx.feedback_text = self.feedback_text(payload)
-            ctx.attempts = [
-                (self.node(n).code, self.feedback_text(self.node(n))) for n in self.code_ancestors(node_id)
-            ]
-        return ctx
-
-    @staticmethod
-    def feedback_text(node: CodeNode) -> str:
-        from treesearch.sandbox import render_feedback
-
-        return "" if node.feedback is None else render_feedback(node.feedback)
-
-    def code_nodes(self) -> list[int]:
-        return [n for n, p in self.tree.payload.items() if isinstance(p, CodeNode) and p.evaluation is not None]
-
-    # ------------------------------------------------------------------ growing the tree
-    def add_code(self, parent: int, proposals: list[Proposal], kind: str, reserve: int | None = None) -> list[int]:
-        """Programs below ``parent``. By default each child block keeps ``rethink_cap`` spare slots
-        per program so that rethought versions stay contiguous with their siblings."""
-        versions = [len(self.node(t).versions) - 1 for t in self.thought_path(parent)]
-        payloads = [CodeNode(p.content, kind, p.metadata, thought_versions=versions) for p in proposals]
-        if reserve is None:
-            reserve = len(proposals) * self.config.rethink_cap if self.config.rethink else 0
-        ids = self.tree.add_children(parent, normalised_priors(proposals), payloads, reserve=reserve)
-        self.events.emit("add", parent=parent, kind=kind, nodes=ids)
-        return ids
-
-    async def evaluate(self, node_id: int) -> Evaluation:
-        """Run the program on the visible tests in the sandbox and value it."""
-        node: CodeNode = self.node(node_id)
-        view = self.view
-        node.feedback = await self.sandbox.run(
-            node.code, view.kind, view.visible_tests, view.entry_point,
-            trace_first_failure=self.config.rethink_trace,
-        )
-        self.stats.executions += 1
-        candidate = Candidate(node.code, [self.node(t).text for t in self.thought_path(node_id)], node.metadata)
-        node.evaluation = await self.value_model.evaluate(view, candidate, node.feedback)
-        depth = len(self.code_ancestors(node_id))
-        if node.passed_all or depth >= self.config.max_debug_depth:
-            self.tree.mark_terminal(node_id)
-        self.events.emit(
-            "evaluate", node=node_id, value=node.evaluation.value, passed=node.feedback.passed,
-            total=node.feedback.total, status=node.feedback.status, components=node.evaluation.components,
-        )
-        return node.evaluation
-
-    def solved_by(self, node_id: int) -> bool:
-        """Whether ``node_id`` ends the search: it passes every visible test (and, when the value model
-        has a critic that must approve, the critic approved)."""
-        node = self.node(node_id)
-        if not node.passed_all:
-            return False
-        approved = node.evaluation.components.get("approved")
-        return not self.config.require_approval or approved is None or bool(approved)
-
     # ------------------------------------------------------------------ the answer
-    def best_code_node(self) -> int | None:
-        """The final pick: highest value over every evaluated program; ties go to the one passing
-        the visible tests, then to the earliest."""
-        best, best_key = None, None
-        for node_id in self.code_nodes():
-            node = self.node(node_id)
-            key = (node.value, node.passed_all, -node_id)
-            if best_key is None or key > best_key:
-                best, best_key = node_id, key
-        return best
+    async def final_pick(self, discriminator: Any = None) -> int | None:
+        """The best-valued attempt; with a discriminator and more than one candidate, its choice among
+        the ``discriminator_top`` best distinct solutions (a spent budget keeps the value ranking)."""
+        from treesearch.budget import BudgetExhausted
 
-    def top_code_nodes(self, k: int) -> list[int]:
-        ranked = sorted(self.code_nodes(), key=lambda n: (self.node(n).value, self.node(n).passed_all, -n),
-                        reverse=True)
-        return ranked[:k]
+        distinct: dict[str, int] = {}
+        for node_id in self.ranked():
+            distinct.setdefault(self.node(node_id).solution, node_id)
+        top = list(distinct.values())[: max(1, self.config.discriminator_top)]
+        if discriminator is None or len(top) < 2:
+            return top[0] if top else None
+        try:
+            index, why = await discriminator.choose(self.view, [self.node(n).solution for n in top])
+        except BudgetExhausted:
+            return top[0]
+        self.events.emit("discriminate", candidates=top, chosen=top[index], explanation=why[:1000])
+        return top[index]
 
+    async def run(self, runner: Any, budget: Any, discriminator: Any = None, **start: Any) -> tuple[str, int | None]:
+        """Run ``runner`` (MCTS or a baseline) until it stops, then make the final pick; returns why
+        it stopped and the pick. The event log records the start (with ``start``) and the stop."""
+        self.events.emit("start", **start)
+        try:
+            stopped = str(await runner(self, budget))
+            best = await self.final_pick(discriminator)
+            self.events.emit("stop", reason=stopped, best=best)
+        finally:
+            self.events.close()
+        return stopped, best
 
-async def discriminate(events: EventLog, discriminator: Any, view: Any, top: list[int], texts: list[str]) -> int | None:
-    """The final pick among ``top`` (best-valued first): the discriminator's choice when there is one
-    and more than one candidate, else the best-valued; a spent budget keeps the value ranking."""
-    from treesearch.budget import BudgetExhausted
+    def save(self, out: Path, result: dict[str, Any]) -> None:
+        """The run directory's outcome: ``tree.json``, ``result.json`` and the viewer ``tree.html``."""
+        from treesearch.export.files import write_json
+        from treesearch.export.html import write_viewer
+        from treesearch.export.tree_json import save_tree_json
 
-    if discriminator is None or len(top) < 2:
-        return top[0] if top else None
-    try:
-        index, why = await discriminator.choose(view, texts)
-    except BudgetExhausted:
-        return top[0]
-    events.emit("discriminate", candidates=top, chosen=top[index], explanation=why[:1000])
-    return top[index]
+        save_tree_json(self.tree, out / "tree.json")
+        write_json(out / "result.json", result)
+        write_viewer(out)
+
+    def result_stats(self, usage: dict[str, Any], wall_s: float) -> dict[str, Any]:
+        """The figures of a result: the budget's usage, the domain's own, the engine's."""
+        return {
+            "llm_calls": usage["calls"], "prompt_tokens": usage["prompt_tokens"],
+            "completion_tokens": usage["completion_tokens"],
+            "cost_usd": usage["cost_usd"] if usage.get("cost_known", True) else None,
+            **self.domain.stats(self),
+            "rethinks_tried": self.stats.rethinks_tried, "rethinks_helped": self.stats.rethinks_helped,
+            "expansion_errors": self.stats.expansion_errors, "nodes": len(self.tree.nodes()),
+            "wall_s": round(wall_s, 3),
+        }
 
 
 def normalised_priors(proposals: list[Proposal]) -> list[float]:
@@ -285,4 +295,4 @@ def normalised_priors(proposals: list[Proposal]) -> list[float]:
     return [min(1.0, r / total) for r in raw]
 
 
-__all__ = ["ROOT", "STRATEGIES", "SearchConfig", "SearchState", "SearchStats", "discriminate", "normalised_priors"]
+__all__ = ["CODE_STRATEGIES", "REPO_STRATEGIES", "ROOT", "STRATEGIES", "SearchConfig", "SearchState", "SearchStats", "normalised_priors"]

@@ -124,7 +124,7 @@ class Choice:
 def parameter_space() -> dict[str, IntRange | FloatRange | Choice]:
     """Every search parameter a variant sets, with the values it may take."""
     from treesearch.core import Q_MODES, RULES
-    from treesearch.engine.state import STRATEGIES
+    from treesearch.engine.state import CODE_STRATEGIES as STRATEGIES
 
     return {
         "strategy": Choice(tuple(STRATEGIES)),

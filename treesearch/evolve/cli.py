@@ -92,7 +92,7 @@ def _evolve(args: argparse.Namespace) -> int:
 
     from treesearch.archive import Archive, Stage
     from treesearch.budget import Budget
-    from treesearch.config import check_model, resolve_model
+    from treesearch.config import check_model, llm_client
     from treesearch.evaluation import EvalSettings, load_dataset
     from treesearch.evolve.agent_proposers import AgentProposer, LLMMetaModel, SimulatedMetaModel
     from treesearch.evolve.agents import AgentEvaluator, AgentFormat, describe_params
@@ -100,7 +100,6 @@ def _evolve(args: argparse.Namespace) -> int:
     from treesearch.evolve.report import archive_table, format_scores, lineage, write_views
     from treesearch.executors import make_executor
     from treesearch.export.files import write_json
-    from treesearch.llm import LLMClient
 
     model = check_model(args.model, args.api_base)  # fails now, with what to set, not after the first call
     meta_model = args.meta_model or ("sim" if model == "sim" else model)
@@ -124,9 +123,8 @@ def _evolve(args: argparse.Namespace) -> int:
     if meta_model == "sim":
         meta = SimulatedMetaModel(meta_budget)
     else:
-        resolved = resolve_model(meta_model, args.meta_api_base, log_dir=args.out)
-        meta = LLMMetaModel(LLMClient(**resolved.client_kwargs(), concurrency=1, budget=meta_budget,
-                                      transcript_path=args.out / "meta_calls.jsonl"))
+        meta = LLMMetaModel(llm_client(meta_model, args.meta_api_base, budget=meta_budget, log_dir=args.out,
+                                       transcript="meta_calls.jsonl"))
     archive = Archive(args.out / ARCHIVE_FILE, AgentFormat(), identity)
     console = Console(width=max(Console().width, 140))
     try:

@@ -180,7 +180,7 @@ class LLMProgramEditor:
         self.initial = initial or []
 
     async def first(self) -> list[Proposal]:
-        from policies.base import ExpansionContext
+        from treesearch.contracts import ExpansionContext
 
         if self.initial:
             return [Proposal({"code": code}, "given first program", (), {"kind": "first"}) for code in self.initial]

@@ -186,11 +186,8 @@ def _editor(model: str, problem: CodeProblem, goal: str, archive: Archive, first
         from treesearch.evolve.program_proposers import SimulatedProgramEditor
 
         return SimulatedProgramEditor(problem, first_programs, seed, budget, initial=initial)
-    from treesearch.config import resolve_model
+    from treesearch.config import llm_client
     from treesearch.evolve.program_proposers import LLMProgramEditor
-    from treesearch.llm import LLMClient
 
-    resolved = resolve_model(model, api_base, log_dir=run_dir)
-    client = LLMClient(**resolved.client_kwargs(), concurrency=1, budget=budget, cache=cache,
-                       transcript_path=run_dir / "llm_calls.jsonl" if run_dir is not None else None)
+    client = llm_client(model, api_base, budget=budget, log_dir=run_dir, cache=cache)
     return LLMProgramEditor(client, problem, goal, archive, first_programs, initial=initial)

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from treesearch.config import ConfigError
+from treesearch.contracts import ConfigError
 
 LOCAL_PREFIX = "local/"
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-0.5b"

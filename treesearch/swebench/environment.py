@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from treesearch.sandbox.command import CommandResult, CommandRunner
 from treesearch.sandbox.limits import Limits
+from treesearch.swebench.patches import is_test_path, parse_patch
 from treesearch.swebench.repos import GitError, git
 
 SCRATCH = ".treesearch"
@@ -72,6 +73,14 @@ class Worktree:
     def read(self, relative: str) -> str:
         return self.resolve(relative).read_text(encoding="utf-8", errors="replace")
 
+    def read_file(self, relative: str) -> str | None:
+        """The text of a file, None when there is none or it is not the agent's to read."""
+        try:
+            target = self.resolve(relative)
+        except PathRefused:
+            return None
+        return self.read(relative) if target.is_file() else None
+
     def write(self, relative: str, text: str) -> None:
         target = self.resolve(relative)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +99,16 @@ class Worktree:
                 git("checkout", self.base_commit, "--", path, cwd=self.path)
             except GitError:
                 git("rm", "-f", "-q", "--ignore-unmatch", "--", path, cwd=self.path)
+
+    def patch_without_tests(self) -> tuple[str, list[str]]:
+        """The worktree's patch, after undoing any change to the repository's tests (a ``run`` command
+        can write anywhere in the worktree); returns the patch and the test files it undid."""
+        patch = self.diff()
+        tests = [f.path for f in parse_patch(patch) if is_test_path(f.path)]
+        if tests:
+            self.undo(tests)
+            patch = self.diff()
+        return patch, tests
 
     async def run(self, command: str, limits: Limits | None = None, env: dict[str, str] | None = None) -> CommandResult:
         """Run ``command`` in the sandbox with this worktree as its writable current directory."""

@@ -38,6 +38,10 @@ class StepNode:
         return self.evaluation is not None
 
     @property
+    def solution(self) -> str:
+        return self.patch
+
+    @property
     def value(self) -> float | None:
         return None if self.evaluation is None else self.evaluation.value
 

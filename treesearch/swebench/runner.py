@@ -35,10 +35,10 @@ from typing import Any
 import orjson
 
 from treesearch.budget import Budget
+from treesearch.engine.state import SearchConfig
 from treesearch.evaluation import ResultsFile
 from treesearch.executors import Executor, LocalExecutor
 from treesearch.export.files import safe_name, write_json
-from treesearch.swebench.agent import RepoSearchConfig
 from treesearch.swebench.problem import RepoProblem
 
 PREDICTIONS = "predictions.jsonl"
@@ -73,9 +73,9 @@ class RunSettings:
         """How predictions name the model (``treesearch/sim`` for the simulator)."""
         return f"treesearch/{self.model}"
 
-    def search_config(self) -> RepoSearchConfig:
-        return RepoSearchConfig.for_strategy(self.strategy, width=self.width, max_steps=self.max_steps,
-                                             concurrency=self.concurrency)
+    def search_config(self) -> SearchConfig:
+        return SearchConfig.for_repository(self.strategy, width=self.width, max_steps=self.max_steps,
+                                           concurrency=self.concurrency)
 
 
 class CostCap:
@@ -176,7 +176,7 @@ async def solve(problem: RepoProblem, settings: RunSettings, directory: Path, ru
     """Search one instance; its record (``result.json``): the search's result, or status "error"."""
     import traceback
 
-    from policies.simulated import SimulatorError
+    from treesearch.config import ConfigError
     from treesearch.swebench.environment import RepoEnvironment, WorkspaceError
     from treesearch.swebench.local_eval import local_eval
     from treesearch.swebench.repos import RepoSourceError, find_repository, require_commit
@@ -204,7 +204,7 @@ async def solve(problem: RepoProblem, settings: RunSettings, directory: Path, ru
         if settings.local_eval:
             record["local_eval"] = await local_eval(problem, result.patch, env)
         return record
-    except (SimulatorError, WorkspaceError) as e:
+    except (ConfigError, WorkspaceError) as e:
         return failed(str(e))
     except Exception as e:  # noqa: BLE001 - one instance's failure must not end a run over hundreds
         return failed(f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
@@ -213,7 +213,7 @@ async def solve(problem: RepoProblem, settings: RunSettings, directory: Path, ru
 
 
 def build_model_parts(problem: RepoProblem, settings: RunSettings, env: Any, budget: Budget, directory: Path,
-                      config: RepoSearchConfig) -> tuple[Any, Any, Any]:
+                      config: SearchConfig) -> tuple[Any, Any, Any]:
     """(policy, value model, discriminator or None) for ``settings.model``."""
     from value_models.repo_value import hybrid_repo_value
 
@@ -230,13 +230,11 @@ def build_model_parts(problem: RepoProblem, settings: RunSettings, env: Any, bud
         policy = SimulatedRepoCoder(problem.patch, seed=settings.seed, budget=budget)
         return policy, hybrid_repo_value(SimulatedCritic(seed=settings.seed, budget=budget)), None
     from policies.repo_policy import RepoPolicy
-    from treesearch.config import resolve_model
-    from treesearch.llm import LLMClient
+    from treesearch.config import llm_client
     from value_models.repo_value import RepoDiscriminator, RepoValueAgent
 
-    resolved = resolve_model(settings.model, settings.api_base, slots=config.concurrency, log_dir=directory)
-    client = LLMClient(**resolved.client_kwargs(), concurrency=config.concurrency, budget=budget, cache=settings.cache,
-                       transcript_path=directory / "llm_calls.jsonl")
+    client = llm_client(settings.model, settings.api_base, budget=budget, concurrency=config.concurrency,
+                        log_dir=directory, cache=settings.cache)
     discriminator = RepoDiscriminator(client) if config.discriminator_top > 1 else None
     return RepoPolicy(client), hybrid_repo_value(RepoValueAgent(client)), discriminator
 

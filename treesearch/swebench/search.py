@@ -1,12 +1,10 @@
-"""Searching one instance: the MCTS loop over :func:`~treesearch.swebench.agent.expand`, the final
-pick, and the run directory.
+"""Searching one instance: the engine's MCTS on the repository domain
+(:class:`~treesearch.swebench.agent.RepoDomain`), and the run directory.
 
-The loop is :func:`treesearch.engine.mcts.run_mcts`, with the repository agent's expansion: select
-up to ``concurrency`` leaves in one kernel call (in-flight expansions count as visits), expand each
-as a task, back up every finished expansion's value in one call, release failed ones; stop at the
-first attempt that passes every check with the value agent's approval (``early_stop``), when the
-budget is spent, or when nothing is left to expand. The final patch is the best-valued finished
-attempt's, or the discriminator's choice among the best ``discriminator_top`` distinct patches.
+The search stops at the first attempt that passes every check with the value agent's approval
+(``early_stop``), when the budget is spent, or when nothing is left to expand. The final patch is the
+best-valued finished attempt's, or the discriminator's choice among the best ``discriminator_top``
+distinct patches.
 
 The run directory of an instance (the same files as ``treesearch solve`` writes, so
 ``treesearch view`` draws it)::
@@ -30,10 +28,10 @@ from typing import Any
 from treesearch.budget import Budget
 from treesearch.engine.mcts import run_mcts
 from treesearch.engine.nodes import ThoughtNode
-from treesearch.engine.state import discriminate
+from treesearch.engine.state import SearchConfig, SearchState
 from treesearch.export.events import EventLog
 from treesearch.export.files import write_atomic, write_json
-from treesearch.swebench.agent import RepoSearch, RepoSearchConfig, expand
+from treesearch.swebench.agent import RepoDomain
 from treesearch.swebench.environment import RepoEnvironment
 from treesearch.swebench.nodes import StepNode
 from treesearch.swebench.problem import RepoProblem
@@ -65,17 +63,7 @@ class InstanceResult:
         }
 
 
-async def final_pick(search: RepoSearch, discriminator: Any = None) -> int | None:
-    """The best-valued finished attempt; with a discriminator, its choice among the best few
-    distinct patches."""
-    distinct: dict[str, int] = {}
-    for node_id in search.ranked():
-        distinct.setdefault(search.node(node_id).patch, node_id)
-    top = list(distinct.values())[: max(1, search.config.discriminator_top)]
-    return await discriminate(search.events, discriminator, search.view, top, [search.node(n).patch for n in top])
-
-
-def trajectory(search: RepoSearch, node_id: int | None) -> list[dict[str, Any]]:
+def trajectory(search: SearchState, node_id: int | None) -> list[dict[str, Any]]:
     """The path from the issue to ``node_id``: hypotheses and steps, as the agent lived them."""
     if node_id is None:
         return []
@@ -97,48 +85,28 @@ def trajectory(search: RepoSearch, node_id: int | None) -> list[dict[str, Any]]:
 
 async def search_instance(
     problem: RepoProblem, env: RepoEnvironment, policy: Any, value_model: Any, budget: Budget,
-    config: RepoSearchConfig, out: Path, model: str, discriminator: Any = None, seed: int = 0,
+    config: SearchConfig, out: Path, model: str, discriminator: Any = None, seed: int = 0,
     run_config: dict[str, Any] | None = None,
 ) -> InstanceResult:
     """Search ``problem`` in ``env`` and write its run directory ``out`` (see the module docstring).
     ``run_config``: further settings to record in ``config.json``."""
-    from treesearch.export.html import write_viewer
-    from treesearch.export.tree_json import save_tree_json
-
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"instance_id": problem.instance_id, "repo": problem.repo,
                                      "base_commit": problem.base_commit, "model": model, "seed": seed,
                                      "search": config.to_dict(), **(run_config or {})})
     events = EventLog(out / "events.jsonl")
-    search = RepoSearch(problem, env, policy, value_model, config, events, seed)
-    events.emit("start", problem_id=problem.instance_id, model=model, strategy=config.strategy, seed=seed)
-    try:
-        stopped_because = await run_mcts(search, budget, expand=expand)
-        best = await final_pick(search, discriminator)
-        events.emit("stop", reason=stopped_because, best=best)
-    finally:
-        events.close()
-
+    search = SearchState(RepoDomain(problem, env), policy, value_model, config, events, seed)
+    stopped_because, best = await search.run(run_mcts, budget, discriminator, problem_id=problem.instance_id,
+                                             model=model, strategy=config.strategy, seed=seed)
     node = search.node(best) if best is not None else None
-    usage = budget.usage
-    stats = {
-        "llm_calls": usage["calls"], "prompt_tokens": usage["prompt_tokens"],
-        "completion_tokens": usage["completion_tokens"],
-        "cost_usd": usage["cost_usd"] if usage.get("cost_known", True) else None,
-        "attempts": search.stats.attempts, "steps": search.stats.steps, "checks": search.stats.checks,
-        "rethinks_tried": search.stats.rethinks_tried, "rethinks_helped": search.stats.rethinks_helped,
-        "expansion_errors": search.stats.expansion_errors, "nodes": len(search.tree.nodes()),
-        "wall_s": round(time.monotonic() - started, 3),
-    }
+    stats = search.result_stats(budget.usage, time.monotonic() - started)
     result = InstanceResult(
         instance_id=problem.instance_id, patch=node.patch if node else "", node_id=best,
         value=node.value if node else None, checks_passed=bool(node and node.passed_all),
         stopped_because=stopped_because, stats=stats, model=model, strategy=config.strategy, seed=seed,
     )
-    save_tree_json(search.tree, out / "tree.json")
     write_json(out / "trajectory.json", trajectory(search, best))
     write_atomic(out / "patch.diff", result.patch.encode())
-    write_json(out / "result.json", result.to_dict())
-    write_viewer(out)
+    search.save(out, result.to_dict())
     return result

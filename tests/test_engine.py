@@ -1,0 +1,262 @@
+"""The search logic on its own: the MCTS loop, expansion and rethink on a fake domain, with a scripted
+policy and no sandbox, no model, no repository."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from treesearch.budget import BudgetExhausted
+from treesearch.contracts import Evaluation, ExpansionContext, Proposal, ProposalError, StopReason
+from treesearch.engine.mcts import expand_leaf, run_mcts
+from treesearch.engine.nodes import ThoughtNode
+from treesearch.engine.state import SearchConfig, SearchState
+from treesearch.tree import ROOT
+
+
+@dataclass
+class Feedback:
+    passed: int
+    total: int = 2
+    status: str = "ok"
+
+    @property
+    def all_passed(self) -> bool:
+        return self.passed == self.total
+
+
+@dataclass
+class Guess:
+    """A fake attempt: a guess whose score the script decides."""
+
+    solution: str
+    feedback: Any = None
+    evaluation: Evaluation | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    superseded_by: int | None = None
+    thought_versions: list[int] = field(default_factory=list)
+    kind: str = "guess"
+
+    @property
+    def value(self) -> float | None:
+        return None if self.evaluation is None else self.evaluation.value
+
+    @property
+    def passed_all(self) -> bool:
+        return self.feedback is not None and self.feedback.all_passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.solution}
+
+
+class ScriptedPolicy:
+    """Proposals from queues per kind; a queue item that is an exception is raised."""
+
+    name = "scripted"
+
+    def __init__(self, **queues: list[Any]) -> None:
+        self.queues = {kind: list(items) for kind, items in queues.items()}
+        self.calls: list[tuple[str, ExpansionContext]] = []
+
+    async def propose(self, ctx: ExpansionContext, kind: str, n: int) -> list[Proposal]:
+        self.calls.append((kind, ctx))
+        queue = self.queues.get(kind, [])
+        item = queue.pop(0) if queue else []
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+class PassFraction:
+    async def evaluate(self, problem: Any, node: Any, feedback: Feedback) -> Evaluation:
+        return Evaluation(feedback.passed / feedback.total)
+
+
+class GuessDomain:
+    """Attempts are guesses ``"pN"`` that pass N of 2 checks; a rethink's redo guesses again."""
+
+    problem_id = "fake"
+    view = "the problem"
+    kinds = ("thought", "code", "debug", "rethink")
+
+    def __init__(self) -> None:
+        self.redone: list[tuple[int, int]] = []
+
+    def context(self, search: SearchState, node_id: int) -> ExpansionContext:
+        return search.thought_context(node_id)
+
+    @staticmethod
+    def render(feedback: Any) -> str:
+        return "" if feedback is None else f"{feedback.passed}/{feedback.total}"
+
+    @staticmethod
+    def failure(attempt: Guess) -> str:
+        return f"passed {attempt.feedback.passed}"
+
+    @staticmethod
+    def stats(search: SearchState) -> dict[str, int]:
+        return {"checks": search.stats.checks}
+
+    async def _add(self, search: SearchState, parent: int, proposal: Proposal) -> int:
+        (node,) = search.tree.add_children(parent, [1.0], [Guess(proposal.content)], reserve=search.config.rethink_cap)
+        guess = search.node(node)
+        guess.feedback = Feedback(int(proposal.content[1:]))
+        await search.value(guess, node)
+        search.finish(node)
+        return node
+
+    async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:
+        kind = "code" if isinstance(search.node(start), ThoughtNode) else "debug"
+        for proposal in await search.propose(start, kind, 1):
+            yield await self._add(search, start, proposal)
+
+    async def redo(self, search: SearchState, failed: int, thought: int) -> int | None:
+        self.redone.append((failed, thought))
+        parent = search.tree.parent(failed)
+        proposals = await search.propose(parent, "code", 1)
+        if not proposals:
+            return None
+        new = await self._add(search, parent, proposals[0])
+        search.supersede(failed, new, thought)
+        return new
+
+
+class NoBudget:
+    def exhausted(self) -> None:
+        return None
+
+
+def state_for(policy: ScriptedPolicy, **config: Any) -> SearchState:
+    return SearchState(GuessDomain(), policy, PassFraction(), SearchConfig(**{"concurrency": 1, **config}))
+
+
+def thoughts(*priors: float) -> list[Proposal]:
+    return [Proposal(f"idea {i}", prior) for i, prior in enumerate(priors)]
+
+
+def guess(passed: int) -> list[Proposal]:
+    return [Proposal(f"p{passed}")]
+
+
+def test_the_root_rolls_out_its_most_probable_thought_and_releases_it():
+    policy = ScriptedPolicy(thought=[thoughts(0.2, 0.7, 0.1)], code=[guess(2)])
+    state = state_for(policy)
+    expansion = asyncio.run(expand_leaf(state, ROOT))
+    ideas = state.tree.children(ROOT)
+    assert [state.node(t).text for t in ideas] == ["idea 0", "idea 1", "idea 2"]
+    (program,) = state.tree.children(ideas[1])  # the 0.7 prior
+    assert expansion.nodes == [program] and expansion.values == [1.0] and expansion.solved
+    assert state.tree.arrays.in_flight[ideas[1]] == 0  # held while its code was written, then released
+    assert state.tree.stats(program)["terminal"]
+
+
+def test_mcts_stops_at_the_first_solved_attempt_and_backs_its_value_up():
+    policy = ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(1)], debug=[guess(2)])
+    state = state_for(policy, rethink=False)
+    stop = asyncio.run(run_mcts(state, NoBudget()))
+    assert stop == StopReason("solved") and str(stop) == "solved"
+    best = state.ranked()[0]
+    assert state.node(best).solution == "p2" and state.solved_by(best)
+    assert [k for k, _ in policy.calls] == ["thought", "code", "debug"]
+    assert state.tree.stats(ROOT)["visits"] == 2 and state.stats.checks == 2
+
+
+def test_a_repair_is_shown_the_failed_attempt_and_its_feedback():
+    policy = ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(0)], debug=[guess(1), guess(2)])
+    state = state_for(policy, rethink=False)
+    asyncio.run(run_mcts(state, NoBudget()))
+    debug_contexts = [ctx for kind, ctx in policy.calls if kind == "debug"]
+    assert debug_contexts[0].code == "p0" and debug_contexts[0].feedback_text == "0/2"
+    assert debug_contexts[1].code == "p1" and debug_contexts[1].attempts == [("p0", "0/2")]
+
+
+def test_rethink_rewrites_the_blamed_thought_and_supersedes_the_failed_attempt():
+    rewrite = Proposal("idea 0, corrected", target=0)
+    policy = ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(0), guess(2)], rethink=[[rewrite]])
+    state = state_for(policy)
+    stop = asyncio.run(run_mcts(state, NoBudget()))
+    (idea,) = state.tree.children(ROOT)
+    failed, rewritten = state.tree.children(idea)
+    thought = state.node(idea)
+    assert [v.text for v in thought.versions] == ["idea 0", "idea 0, corrected"]
+    assert thought.versions[0].superseded_because == "passed 0"
+    assert state.node(failed).superseded_by == rewritten and state.tree.stats(failed)["superseded"]
+    assert state.domain.redone == [(failed, idea)]
+    assert (state.stats.rethinks_tried, state.stats.rethinks_helped) == (1, 1) and str(stop) == "solved"
+    supersede = [e for e in state.events.events if e["type"] == "supersede"]
+    assert supersede and supersede[0]["node"] == failed and supersede[0]["by"] == rewritten
+
+
+def test_rethink_that_blames_the_code_leaves_the_thought_alone():
+    policy = ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(0)], rethink=[[Proposal("the code is wrong")]],
+                            debug=[guess(2)])
+    state = state_for(policy)
+    asyncio.run(run_mcts(state, NoBudget()))
+    (idea,) = state.tree.children(ROOT)
+    assert len(state.node(idea).versions) == 1 and state.domain.redone == []
+    assert any(e["type"] == "rethink" and e["verdict"] == "code" for e in state.events.events)
+
+
+def test_a_thought_is_rethought_at_most_rethink_cap_times():
+    blame = [Proposal("again", target=0)]
+    policy = ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(0)] * 5, rethink=[blame] * 5)
+    state = state_for(policy, rethink_cap=2, max_debug_depth=0)
+    asyncio.run(run_mcts(state, NoBudget()))
+    (idea,) = state.tree.children(ROOT)
+    assert state.node(idea).rethinks == 2 and state.stats.rethinks_tried == 2
+
+
+def test_failed_proposals_are_counted_and_enough_of_them_stop_the_search():
+    down = ProposalError("the service is down")
+    policy = ScriptedPolicy(thought=[down] * 10)
+    state = state_for(policy, concurrency=1)
+    stop = asyncio.run(run_mcts(state, NoBudget()))
+    assert stop.kind == "error" and "down" in stop.detail
+    assert state.stats.expansion_errors == 3
+    assert state.tree.arrays.in_flight[ROOT] == 0
+
+
+def test_a_spent_budget_stops_the_search_with_its_limit():
+    policy = ScriptedPolicy(thought=[BudgetExhausted("max_calls")])
+    stop = asyncio.run(run_mcts(state_for(policy), NoBudget()))
+    assert stop == StopReason("budget", "max_calls") and str(stop) == "budget: max_calls"
+
+
+def test_a_leaf_the_policy_has_nothing_for_becomes_a_dead_end():
+    policy = ScriptedPolicy(thought=[[]])
+    state = state_for(policy)
+    stop = asyncio.run(run_mcts(state, NoBudget()))
+    assert stop.kind == "exhausted" and state.tree.stats(ROOT)["terminal"]
+    assert any(e["type"] == "empty_expansion" for e in state.events.events)
+
+
+@pytest.mark.parametrize("approved, solved", [(True, True), (False, False), (None, False)])
+def test_require_approval_needs_the_critics_yes(approved, solved):
+    class Approving(PassFraction):
+        async def evaluate(self, problem, node, feedback):
+            return Evaluation(feedback.passed / feedback.total, approved=approved)
+
+    state = SearchState(GuessDomain(), ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(2)]), Approving(),
+                        SearchConfig(concurrency=1, require_approval=True))
+    expansion = asyncio.run(expand_leaf(state, ROOT))
+    assert expansion.solved is solved
+
+
+def test_the_final_pick_keeps_one_candidate_per_distinct_solution():
+    class Chooser:
+        seen: list[list[str]] = []
+
+        async def choose(self, problem, candidates):
+            Chooser.seen.append(candidates)
+            return len(candidates) - 1, "the last"
+
+    state = state_for(ScriptedPolicy(), discriminator_top=3)
+    (idea,) = state.add_thoughts(ROOT, thoughts(1.0))
+    for passed in (1, 1, 0):
+        asyncio.run(state.domain._add(state, idea, guess(passed)[0]))
+    chosen = asyncio.run(state.final_pick(Chooser()))
+    assert Chooser.seen == [["p1", "p0"]] and state.node(chosen).solution == "p0"

@@ -1,0 +1,104 @@
+"""The code domain: a function to write, checked on its visible tests in the sandbox.
+
+::
+
+    root: the problem
+     └─ thought (``width`` per expansion, ``thought_depth`` levels)
+         └─ program (``code_samples`` per thought)        an attempt, run on the visible tests
+             └─ program (a repair: ``debug``)             shown its parent's feedback
+             └─ program (``rethink``)                     written again after its thought was rewritten
+
+Policies and value models see ``view``, the problem with the hidden and plus tests removed; the
+sandbox runs ``view.visible_tests`` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from treesearch.contracts import ExpansionContext, Proposal
+from treesearch.engine.nodes import CodeNode, ThoughtNode
+from treesearch.engine.state import SearchState, normalised_priors
+from treesearch.problems import CodeProblem
+
+
+class CodeDomain:
+    kinds = ("thought", "code", "debug", "rethink")
+
+    def __init__(self, problem: CodeProblem, sandbox: Any) -> None:
+        self.problem = problem
+        self.problem_id = problem.id
+        self.view = dataclasses.replace(problem, hidden_tests=[], plus_tests=[])
+        self.sandbox = sandbox
+
+    def context(self, search: SearchState, node_id: int) -> ExpansionContext:
+        return search.thought_context(node_id)
+
+    @staticmethod
+    def render(feedback: Any) -> str:
+        from treesearch.sandbox import render_feedback
+
+        return "" if feedback is None else render_feedback(feedback)
+
+    @staticmethod
+    def failure(attempt: CodeNode) -> str:
+        fb = attempt.feedback
+        if fb is None:
+            return "not run"
+        return f"{fb.passed}/{fb.total} visible tests passed ({fb.status})"
+
+    @staticmethod
+    def stats(search: SearchState) -> dict[str, int]:
+        return {"executions": search.stats.checks}
+
+    # ------------------------------------------------------------------ attempts
+    def add_programs(self, search: SearchState, parent: int, proposals: list[Proposal], kind: str,
+                     reserve: int | None = None) -> list[int]:
+        """Programs below ``parent``. By default each child block keeps ``rethink_cap`` spare slots
+        per program so that rethought versions stay contiguous with their siblings."""
+        cfg = search.config
+        versions = search.versions(parent)
+        payloads = [CodeNode(p.content, kind, p.metadata, thought_versions=versions) for p in proposals]
+        if reserve is None:
+            reserve = len(proposals) * cfg.rethink_cap if cfg.rethink else 0
+        ids = search.tree.add_children(parent, normalised_priors(proposals), payloads, reserve=reserve)
+        search.events.emit("add", parent=parent, kind=kind, nodes=ids)
+        return ids
+
+    async def check(self, search: SearchState, program: int) -> None:
+        """Run ``program`` on the visible tests in the sandbox, value it, and finish it."""
+        node: CodeNode = search.node(program)
+        view = self.view
+        node.feedback = await self.sandbox.run(node.code, view.kind, view.visible_tests, view.entry_point,
+                                               trace_first_failure=search.config.rethink_trace)
+        await search.value(node, program)
+        search.finish(program)
+
+    async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:
+        """``code_samples`` programs below a thought, or one repair below a program."""
+        if isinstance(search.node(start), ThoughtNode):
+            kind, n = "code", search.config.code_samples
+        else:
+            kind, n = "debug", 1
+        proposals = await search.propose(start, kind, n)
+        if not proposals:
+            return
+        for program in self.add_programs(search, start, proposals[:n], kind):
+            await self.check(search, program)
+            yield program
+
+    async def redo(self, search: SearchState, failed: int, thought: int) -> int | None:
+        """The program written again beside ``failed``, from the path with ``thought`` rewritten."""
+        parent = search.tree.parent(failed)
+        if not search.tree.can_add(parent, 1):
+            return None  # no reserved slot left beside the failed program
+        rewritten = await search.propose(parent, "code", 1)
+        if not rewritten:
+            return None
+        (program,) = self.add_programs(search, parent, rewritten[:1], "rethink")
+        search.supersede(failed, program, thought)
+        await self.check(search, program)
+        return program
+

@@ -10,7 +10,7 @@ interpreter, so each period stretches by a multiple of the CPU per call. Bare li
 the preparation of the C requests a semaphore releases at once and sends them all at about the same
 time, once nearly all are ready (at C = 16 the first request left after 16 ms, the last after
 28 ms); LLMClient prepares them in turns, so each request leaves as soon as its own preparation is
-done (see ``treesearch.llm._Turn``).
+done (see ``treesearch.llm.turns._Turn``).
 
 The server is ``tests/llm_server.py`` (a real OpenAI-compatible HTTP server) started as a separate
 process, so its CPU is not charged to the client. Every call's prompt is distinct. A warm-up batch

@@ -1,65 +1,45 @@
-"""The LLM client: any litellm model behind one ``complete()``, economical and robust.
+"""The client: :class:`LLMClient`, any litellm model behind one ``complete()``.
 
 A search makes hundreds of calls, so the client
 
 - owns its concurrency: an asyncio semaphore bounds HTTP requests in flight and queues the rest
   (litellm's Router limit rejects instead of queueing), and the requests are prepared in turns
-  (see :class:`_Turn`): litellm spends milliseconds of CPU on each request before sending it, and
-  calls that prepare one after another are each sent as soon as their own preparation is done;
+  (see :mod:`treesearch.llm.turns`);
 - asks for ``n`` samples natively where the provider takes ``n`` and falls back to n parallel
   requests where it does not (llama.cpp answers 400, Ollama returns one choice); the fallback is
   remembered for the client's lifetime;
 - retries rate limits, 5xx, timeouts, connection errors and unusable responses with tenacity —
   exponential backoff with jitter, at least the provider's ``Retry-After`` — and nothing else: a
   bad request or a refused key will not change. litellm's and the OpenAI SDK's own retries are off.
-  A final failure is a typed :class:`LLMError` naming the model, the provider's message and the
-  number of attempts;
-- counts tokens and cost per call (litellm's local cost map; unknown models report cost ``None``),
-  keeps running totals in ``client.stats`` and reserves every call against a :class:`Budget` before
-  any HTTP request (see :mod:`treesearch.budget`);
-- caches completions in SQLite keyed by model, messages, parameters *and sample index*, so a
-  re-run replays a search without paying while k samples stay k different samples. Within one
-  client, asking the same request again continues its sample sequence, as a live model samples
-  anew: the first ``n=3`` gets samples 0-2, a second identical ``n=2`` gets 3-4. A new client (a
-  re-run) starts again at 0 and replays them in the same order;
-- appends every call to a transcript (``llm_calls.jsonl`` in the run directory).
-
-litellm takes seconds to import, so it is imported on first use (:func:`load_litellm`), configured
-for offline operation: the bundled cost map, no fetches of its own.
-
-Accounting with ``n > 1``: a provider bills the prompt once and reports usage for the whole request.
-Each :class:`Completion` carries its share of its request's tokens and cost (split evenly), so
-summing over completions gives what was billed. A cached completion carries the usage it had when
-fetched; the client's stats count only what was paid over HTTP, while a budget counts cached calls
-like the originals, so a replayed search stops exactly where the original did.
+  A final failure is a typed :class:`~treesearch.llm.errors.LLMError`;
+- counts tokens and cost per call (see :mod:`treesearch.llm.accounting`), keeps running totals in
+  ``client.stats`` and reserves every call against a :class:`Budget` before any HTTP request (see
+  :mod:`treesearch.budget`);
+- replays cached samples and caches fresh ones (see :mod:`treesearch.llm.cache`);
+- appends every call to a transcript (see :mod:`treesearch.llm.transcript`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
-import email.utils
-import functools
-import gc
-import hashlib
 import logging
 import os
 import re
-import sqlite3
-import threading
 import time
-import warnings
 import weakref
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 import orjson
 
 from treesearch.budget import Budget, BudgetExhausted
-from treesearch.contracts import ProposalError
+from treesearch.llm.accounting import Completion, LLMStats, _Sample, _shares, _total_cost
+from treesearch.llm.cache import LLMCache, cache_key, default_cache_path
+from treesearch.llm.errors import LLMBadRequestError, LLMError, LLMResponseError, classify_error
+from treesearch.llm.litellm_setup import load_litellm
+from treesearch.llm.transcript import Transcript
+from treesearch.llm.turns import _current_turn, _Turn
 
 log = logging.getLogger(__name__)
 
@@ -70,410 +50,10 @@ MAX_RETRY_AFTER_S = 60.0
 # A 400 to a request with n > 1 that mentions n or choices is a refusal of n (llama.cpp: "Only one
 # completion choice is allowed"; others name the parameter).
 _N_REFUSAL = re.compile(r"\bn\b|\bchoices?\b|\bn_samples\b", re.I)
-# litellm's prefixes around the provider's own words ("litellm.BadRequestError: OpenAIException - ...").
-_LITELLM_PREFIX = re.compile(r"^(?:litellm\.\w+:\s*)?(?:\w+Error:\s*)?(?:\w+Exception\s*-\s*)?")
-# The longest a request's preparation holds the turn (see _Turn): ~50 times what it takes (~2 ms of
-# litellm's CPU), so a preparation that waits on something slow (a credential refresh) or a model
-# whose requests litellm does not report holds up the calls queued behind it by at most this much.
-MAX_TURN_S = 0.1
-
-
-@functools.cache
-def load_litellm() -> Any:
-    """litellm, imported on first use and set to offline operation."""
-    # Read at import time: use the cost map bundled with the package and never fetch catalogs,
-    # tokenizers or anything else on litellm's own initiative.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_OFFLINE_MODE", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on every error
-    litellm.input_callback.append(_request_sent_hook())
-    # litellm's import leaves ~400k long-lived objects (its model tables) that every full garbage
-    # collection would walk again: a 0.3 s pause in the middle of a batch of calls. Freezing moves
-    # everything alive now out of the collector's sight.
-    gc.collect()
-    gc.freeze()
-    return litellm
-
-
-def _request_sent_hook() -> Any:
-    """The litellm input callback that ends a call's turn (see :class:`_Turn`).
-
-    litellm calls its input callbacks' ``log_pre_api_call`` once a request is prepared, just before
-    it goes to the provider, on every provider's path. Outside an :class:`LLMClient` call (no turn
-    in the context) it does nothing.
-    """
-
-    from litellm.integrations.custom_logger import CustomLogger
-
-    class RequestSent(CustomLogger):
-        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
-            turn = _current_turn.get()
-            if turn is not None:
-                turn.end_from_litellm()
-
-    return RequestSent()
-
-
-class _Turn:
-    """One call's turn at preparing its request in litellm.
-
-    ``litellm.acompletion`` spends about 2 ms of CPU on a request before sending it (parameter
-    mapping, logging set-up, the OpenAI SDK's request building) and yields to the event loop midway,
-    for a hop through its thread pool. Calls started together therefore interleave their
-    preparations and are all sent at about the same time, once nearly all are ready: with 16 calls
-    released at once by the semaphore, the first request left after 16 ms and the last after 28 ms,
-    and their responses came back in a bunch, to be processed while the next requests waited again.
-    Taking turns (an asyncio lock, first come first served) sends them one after another, each as
-    soon as its own preparation is done (the first after ~3 ms, then one every ~2 ms): a call waits
-    for the preparations queued before it, never for those queued after it.
-
-    A turn ends once, at the first of: litellm reporting the request sent (:func:`_request_sent_hook`,
-    possibly from litellm's thread pool), the end of the call, or MAX_TURN_S.
-    """
-
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self._lock = lock
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
-        self._timer = self._loop.call_later(MAX_TURN_S, self.end)
-        self._ended = False
-        self.reported = False  # litellm reported the request sent
-
-    def end(self) -> None:
-        if not self._ended:
-            self._ended = True
-            self._timer.cancel()
-            self._lock.release()
-
-    def end_from_litellm(self) -> None:
-        self.reported = True
-        if threading.get_ident() == self._thread:
-            self.end()
-        else:  # a provider path that litellm runs in its thread pool: the lock belongs to the loop
-            with contextlib.suppress(RuntimeError):  # the loop has closed (the run ended): no one waits
-                self._loop.call_soon_threadsafe(self.end)
-
-
-# The turn of the LLMClient call running in this context, for the litellm hook to end.
-_current_turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("treesearch_llm_turn", default=None)
-
-
-# -- errors --
-
-
-class LLMError(ProposalError):
-    """A model call that failed for good."""
-
-    retryable = False
-    kind = "failed"
-
-    def __init__(self, message: str, model: str, status: int | None = None, retry_after_s: float | None = None):
-        super().__init__(message)
-        self.provider_message = message
-        self.model = model
-        self.status = status
-        self.retry_after_s = retry_after_s
-        self.attempts = 1
-
-    def __str__(self) -> str:
-        status = f" (HTTP {self.status})" if self.status else ""
-        plural = "s" if self.attempts != 1 else ""
-        return f"{self.model}: {self.kind}{status} after {self.attempts} attempt{plural}: {self.provider_message}"
-
-
-class LLMRateLimitError(LLMError):
-    retryable = True
-    kind = "rate limited"
-
-
-class LLMServerError(LLMError):
-    retryable = True
-    kind = "server error"
-
-
-class LLMTimeoutError(LLMError):
-    retryable = True
-    kind = "timed out"
-
-
-class LLMConnectionError(LLMError):
-    retryable = True
-    kind = "connection failed"
-
-
-class LLMConnectionRefused(LLMConnectionError):
-    """Nothing listens at the server's address: no retry will change that (a server that died, a
-    wrong ``--api-base``), so it is reported at once."""
-
-    retryable = False
-    kind = "connection refused"
-
-
-class LLMResponseError(LLMError):
-    """The provider answered 200 with nothing usable (no choices)."""
-
-    retryable = True
-    kind = "unusable response"
-
-
-class LLMAuthError(LLMError):
-    kind = "authentication failed"
-
-
-class LLMBadRequestError(LLMError):
-    kind = "bad request"
 
 
 class _NativeNRefused(Exception):
     """The provider refused n > 1; the client falls back to parallel requests."""
-
-
-def classify_error(exc: BaseException, model: str, url: str | None = None) -> LLMError | None:
-    """The typed error for an exception from litellm, or None if it is not a provider error.
-    ``url``: where the request went, named when nothing listens there."""
-    import httpx
-    import openai
-
-    if not isinstance(exc, (openai.OpenAIError, httpx.HTTPError, asyncio.TimeoutError, TimeoutError)):
-        return None
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
-        cls = LLMTimeoutError
-    elif _refused(exc):
-        cls = LLMConnectionRefused
-    elif isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
-        cls = LLMConnectionError
-    elif status == 429:
-        cls = LLMRateLimitError
-    elif status in (401, 403):
-        cls = LLMAuthError
-    elif isinstance(status, int) and (status >= 500 or status in (408, 409)):
-        cls = LLMServerError
-    elif isinstance(status, int) and 400 <= status < 500:
-        cls = LLMBadRequestError
-    else:
-        cls = LLMError
-    message = _LITELLM_PREFIX.sub("", str(getattr(exc, "message", None) or exc)).strip() or type(exc).__name__
-    if cls is LLMConnectionRefused:
-        return cls(f"nothing listens at {url}" if url else "nothing listens at the provider's address", model=model)
-    return cls(message, model=model, status=status, retry_after_s=_retry_after_s(exc))
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether a refused TCP connection is behind ``exc`` (litellm may report it as a 500 "Connection
-    error", so the chain of causes is what tells)."""
-    seen = 0
-    cause: BaseException | None = exc
-    while cause is not None and seen < 16:
-        if isinstance(cause, ConnectionRefusedError) or "[Errno 111]" in str(cause):
-            return True
-        cause = cause.__cause__ or cause.__context__
-        seen += 1
-    return False
-
-
-def _retry_after_s(exc: BaseException) -> float | None:
-    """The wait a response asked for: ``retry-after-ms``, or ``Retry-After`` in seconds or as a date."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if not headers:
-        return None
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if not value:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-    except (TypeError, ValueError):
-        return None
-
-
-# -- results and accounting --
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One sample. Tokens and cost are this sample's share of its request (see the module docstring)."""
-
-    text: str
-    finish_reason: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float | None
-    cached: bool
-    latency_s: float
-    attempts: int
-    sample_index: int
-    model: str
-
-
-@dataclass
-class LLMStats:
-    """Running totals of one client. Tokens and cost are what was paid over HTTP (cache hits are free)."""
-
-    calls: int = 0  # complete() calls answered
-    http_requests: int = 0  # including retries and failures
-    cache_hits: int = 0  # samples replayed from the cache
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    cost_known: bool = True  # False once a call's cost was unknown: cost_usd is then a lower bound
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _shares(total: int, parts: int) -> list[int]:
-    """``total`` split into ``parts`` near-equal integers summing to it."""
-    base, extra = divmod(total, parts)
-    return [base + (i < extra) for i in range(parts)]
-
-
-# -- cache --
-
-
-def default_cache_path() -> Path:
-    """``$XDG_CACHE_HOME/treesearch/llm_cache.sqlite`` (``~/.cache`` when XDG_CACHE_HOME is unset)."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "treesearch" / "llm_cache.sqlite"
-
-
-def cache_key(model: str, messages: list[dict], params: dict) -> str:
-    """The request's identity without ``n``: sample i of any request with this key is the same sample."""
-    payload = orjson.dumps({"model": model, "messages": messages, "params": params}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(payload).hexdigest()
-
-
-class LLMCache:
-    """Completions in SQLite, one row per (request key, sample index), values in orjson.
-
-    Safe with concurrent writers: WAL journal, a busy timeout, one connection per thread and process.
-    The first writer of a sample wins (``INSERT OR IGNORE``). A corrupt file is reported with a
-    warning and renamed to ``<name>.corrupt-<timestamp>``; a fresh cache takes its place. The cache
-    never fails a call: a database it cannot use turns into misses.
-    """
-
-    BUSY_TIMEOUT_S = 10.0
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._generation = 0  # bumped when the file is set aside: every thread reconnects
-
-    def get(self, key: str, first: int, stop: int) -> dict[int, dict]:
-        """The stored samples with first <= index < stop, by index."""
-        rows = self._run(
-            lambda db: db.execute(
-                "SELECT sample, value FROM completions WHERE key = ? AND sample >= ? AND sample < ?", (key, first, stop)
-            ).fetchall()
-        )
-        return {sample: orjson.loads(value) for sample, value in rows or []}
-
-    def put(self, key: str, samples: dict[int, dict]) -> None:
-        rows = [(key, index, orjson.dumps(value)) for index, value in samples.items()]
-        self._run(lambda db: db.executemany("INSERT OR IGNORE INTO completions VALUES (?, ?, ?)", rows))
-
-    def __len__(self) -> int:
-        rows = self._run(lambda db: db.execute("SELECT COUNT(*) FROM completions").fetchall())
-        return rows[0][0] if rows else 0
-
-    def _run(self, operation: Callable[[sqlite3.Connection], Any]) -> Any:
-        for _ in range(2):  # a second try on a fresh file after setting a corrupt one aside
-            try:
-                return operation(self._connection())
-            except sqlite3.OperationalError as exc:  # locked past the timeout, unwritable, disk full
-                log.warning("LLM cache %s unavailable for this call: %s", self.path, exc)
-                return None
-            except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
-                self._set_aside(exc)
-        return None
-
-    def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "db", None) is not None and local.identity == (self._generation, os.getpid()):
-            return local.db
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        local.inode = None
-        db = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        local.db, local.identity = db, (self._generation, os.getpid())
-        local.inode = os.stat(self.path).st_ino
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS completions"
-            " (key TEXT NOT NULL, sample INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (key, sample))"
-        )
-        return db
-
-    def _set_aside(self, exc: Exception) -> None:
-        with self._lock:
-            local = self._local
-            if getattr(local, "db", None) is not None:
-                local.db.close()
-                local.db = None
-            try:
-                inode = os.stat(self.path).st_ino
-            except FileNotFoundError:
-                inode = None
-            # Only the file this thread found corrupt: another thread or process may already have
-            # set it aside and started a fresh one at the same path.
-            if inode is not None and inode == (getattr(local, "inode", None) or inode):
-                target = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-                os.replace(self.path, target)
-                for suffix in ("-wal", "-shm"):
-                    side = self.path.with_name(self.path.name + suffix)
-                    if side.exists():
-                        os.replace(side, target.with_name(target.name + suffix))
-                warnings.warn(
-                    f"LLM cache {self.path} is corrupt ({exc}); moved it to {target} and started a fresh cache",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-            self._generation += 1
-
-
-# -- transcript --
-
-
-class Transcript:
-    """An append-only JSON-lines file. Each record is one ``write`` to an ``O_APPEND`` descriptor,
-    so lines from concurrent writers (threads or processes) never interleave."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def append(self, record: dict) -> None:
-        line = orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-
-
-# -- the client --
-
-
-@dataclass(frozen=True)
-class _Sample:
-    """A sample as fetched or cached, before it gets its index."""
-
-    text: str
-    finish_reason: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float | None
-    attempts: int = 0
-    latency_s: float = 0.0
-
-    def stored(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("attempts", "latency_s")}
 
 
 class LLMClient:
@@ -820,8 +400,3 @@ class LLMClient:
                 "error": None if error is None else {"type": type(error).__name__, "message": str(error)},
             }
         )
-
-
-def _total_cost(samples: Iterable[_Sample | Completion]) -> float | None:
-    costs = [s.cost_usd for s in samples]
-    return None if any(c is None for c in costs) else sum(costs)

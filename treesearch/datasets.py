@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from treesearch.problems import CodeProblem, TestCase
+from treesearch.problems import CodeProblem, TestCase, split_test_code
 
 ENV_VAR = "TREESEARCH_DATA"
 
@@ -434,8 +434,6 @@ def load_humaneval(data_dir: str | Path | None = None, plus: bool = False) -> li
     """The 164 HumanEval problems (see the module docstring for the test split); with ``plus``,
     HumanEval+ v0.1.10's tests (base and extra inputs, as evalplus scores "HumanEval+") in
     ``plus_tests`` and evalplus's corrected canonical solution as the reference."""
-    from treesearch.sandbox.harness import split_test_code
-
     tasks = _read_jsonl_gz(data_file("HumanEval.jsonl.gz", data_dir))
     plus_tasks = _humaneval_plus(data_file("HumanEvalPlus-OriginFmt-v0.1.10.jsonl.gz", data_dir)) if plus else {}
     problems = []
@@ -534,8 +532,6 @@ def load_mbpp(data_dir: str | Path | None = None) -> list[CodeProblem]:
     """The 427 sanitized MBPP problems: visible = the first assert, hidden = all of them (with the
     task's test imports), reference = the task's code, prompt = the text, the reference's signature and
     the visible assert."""
-    from treesearch.sandbox.harness import split_test_code
-
     path = data_file("sanitized-mbpp.json", data_dir)
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))

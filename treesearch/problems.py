@@ -9,14 +9,21 @@ compares stdout). Tests come in two sets with different roles:
   the search. The engine never passes them to the sandbox during search.
 
 ``reference`` is an optional correct solution that only the simulated coder reads.
+
+Assert-style test code (HumanEval's ``check``, MBPP's asserts) becomes test cases through
+:func:`split_test_code`. Problems are data the sandbox runs: the sandbox imports this module, never
+the reverse.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from treesearch.pysource import NOT_LITERAL, call_equals_literal, compile_quietly, literal
 
 ProblemKind = Literal["function", "stdio"]
 KINDS: tuple[str, ...] = ("function", "stdio")
@@ -177,9 +184,107 @@ def _test_code(data: dict[str, Any], name: str, entry_point: str | None) -> list
         raise ProblemError(f"field {name!r} must be a string of assert-style test code")
     if not entry_point:
         raise ProblemError(f"field {name!r} needs 'entry_point' (the tests call it as candidate)")
-    from treesearch.sandbox.harness import split_test_code
-
     try:
         return split_test_code(code, entry_point)
     except SyntaxError as e:
         raise ProblemError(f"field {name!r} is not valid Python: {e.msg} (line {e.lineno})") from e
+
+
+# -------------------------------------------------------------------------------------------------
+# Splitting assert-style test code (HumanEval `check(candidate)`, MBPP assert lists).
+
+
+def split_test_code(test_code: str, entry_point: str) -> list[TestCase]:
+    """Split HumanEval-style ``def check(candidate): assert ...`` code or an MBPP-style list of
+    asserts into self-contained test cases, one per assert.
+
+    Each case's ``code`` carries the module-level setup it needs (imports, ``METADATA``, helper
+    definitions) and, inside ``check``, the statements before its assert; it refers to the function
+    as ``candidate`` or by ``entry_point`` (the sandbox binds both). Where an assert has the shape
+    ``candidate(args) == expected`` with literals, ``input`` holds the argument list and ``output`` the
+    expected value. A statement that asserts inside a loop or block becomes one case; if splitting
+    would change what the code means (a later statement uses a name a test bound, or a piece does not
+    compile on its own), the whole check is one case. Raises SyntaxError if ``test_code`` is not Python.
+    """
+    tree = compile_quietly(test_code)
+    check = next(
+        (s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "check" and len(s.args.args) == 1),
+        None,
+    )
+    param = check.args.args[0].arg if check else "candidate"
+    callers = {"candidate", entry_point, param}
+    whole = [TestCase(code=test_code.rstrip() + ("\n\ncheck(candidate)\n" if check else "\n"))]
+
+    module_stmts = [s for s in tree.body if s is not check and not _calls_check(s)]
+    module_split = _split_statements(module_stmts, callers)
+    body_split = _split_statements(check.body, callers) if check else ([], [])
+    if module_split is None or body_split is None:
+        return whole
+    module_tests, module_setup = module_split
+    body_tests, _ = body_split
+    alias = [] if param == "candidate" else [ast.parse(f"{param} = candidate").body[0]]
+    pieces = [(prefix, test) for prefix, test in module_tests]
+    pieces += [(module_setup + alias + prefix, test) for prefix, test in body_tests]
+    cases = [_test_case(setup, test, callers) for setup, test in pieces]
+    if not cases or any(case is None for case in cases):
+        return whole
+    return cases
+
+
+def _calls_check(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.value.func, ast.Name)
+        and stmt.value.func.id == "check"
+    )
+
+
+def _is_test(stmt: ast.stmt, callers: set[str]) -> bool:
+    """Does the statement (when executed) assert something about the function under test?"""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return False
+    return any(
+        isinstance(node, ast.Assert)
+        and any(isinstance(n, ast.Name) and n.id in callers for n in ast.walk(node.test))
+        for node in ast.walk(stmt)
+    )
+
+
+def _names(stmt: ast.stmt, ctx: type) -> set[str]:
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+
+
+def _split_statements(
+    stmts: list[ast.stmt], callers: set[str]
+) -> tuple[list[tuple[list[ast.stmt], ast.stmt]], list[ast.stmt]] | None:
+    """(test statements each with the non-test statements before it, all non-test statements), or
+    None when a statement reads a name that an earlier test statement bound (splitting would break it)."""
+    tests: list[tuple[list[ast.stmt], ast.stmt]] = []
+    prefix: list[ast.stmt] = []
+    bound_by_tests: set[str] = set()
+    for stmt in stmts:
+        if _names(stmt, ast.Load) & bound_by_tests:
+            return None
+        if _is_test(stmt, callers):
+            tests.append((list(prefix), stmt))
+            bound_by_tests |= _names(stmt, ast.Store)
+        else:
+            prefix.append(stmt)
+    return tests, prefix
+
+
+def _test_case(setup: list[ast.stmt], test: ast.stmt, callers: set[str]) -> TestCase | None:
+    code = "\n".join(ast.unparse(s) for s in [*setup, test]) + "\n"
+    try:
+        compile_quietly(code, ast_only=False)
+    except SyntaxError:  # e.g. a `return` that was fine inside check()
+        return None
+    shape = call_equals_literal(test, callers)
+    if shape is None:
+        return TestCase(code=code)
+    call, expected = shape
+    args = None
+    if not call.keywords and all(literal(a) is not NOT_LITERAL for a in call.args):
+        args = [literal(a) for a in call.args]
+    return TestCase(input=args, output=expected, code=code)

@@ -12,7 +12,6 @@ import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -371,12 +370,6 @@ class SearchTree:
     def nodes(self) -> list[int]:
         """Every node id in use (reserved slots left out)."""
         return np.flatnonzero((self.arrays.flags[: self.size] & RESERVED) == 0).tolist()
-
-    def save(self, directory: str | Path) -> Path:
-        """Write ``tree.json`` and ``events.jsonl`` into ``directory`` (created if missing)."""
-        from treesearch.export.tree_json import save_tree
-
-        return save_tree(self, directory)
 
     def as_networkx(self):
         """A read-only networkx DiGraph with each node's statistics and payload as attributes."""

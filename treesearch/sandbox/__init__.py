@@ -8,13 +8,16 @@ and feedback for prompts.
 
 Modules: ``backends`` (bubblewrap / rlimit, the probe), ``cgroup`` (process cap for root engines),
 ``process`` (one sandboxed process and its protocol), ``child`` (the harness inside the sandbox),
-``harness`` (splitting assert code, planning tests), ``runner`` (a run: launches and judging),
+``harness`` (planning tests), ``runner`` (a run: launches and judging),
 ``values`` (decoding and comparing values), ``result``, ``feedback``, ``sandbox`` (the async facade).
 """
 
+# split_test_code lives with the problems (their test fields are parsed with it); it stays part of
+# the sandbox's documented API because callers split asserts to run them here.
+from treesearch.problems import split_test_code
 from treesearch.sandbox.backends import SandboxError, probe_backend
 from treesearch.sandbox.feedback import render_feedback
-from treesearch.sandbox.harness import split_test_code, test_fingerprint
+from treesearch.sandbox.harness import test_fingerprint
 from treesearch.sandbox.limits import Limits
 from treesearch.sandbox.result import ExecutionResult, TestOutcome
 from treesearch.sandbox.sandbox import CallRecord, Sandbox

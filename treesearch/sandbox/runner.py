@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from treesearch.problems import TestCase
+from treesearch.pysource import compile_quietly
 from treesearch.sandbox import process
 from treesearch.sandbox.backends import Backend, BwrapBackend, SandboxError
-from treesearch.sandbox.harness import INPUT_CHARS, TestPlan, compile_quietly, plan_test
+from treesearch.sandbox.harness import INPUT_CHARS, TestPlan, plan_test
 from treesearch.sandbox.limits import Limits
 from treesearch.sandbox.result import ExecutionResult, TestOutcome
 from treesearch.sandbox.values import (

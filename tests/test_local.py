@@ -291,15 +291,17 @@ def test_a_server_killed_mid_search_ends_the_search_with_a_clear_reason(real_mod
     server_module.stop_all()
     killed = []
 
-    def kill_server_after_first_call(event: dict) -> None:
-        if event["type"] == "propose" and not killed:
+    # Killed once the search has started, before its first reply: what the model would have said (it
+    # samples) must not decide whether the search gets far enough to see the dead server.
+    def kill_server_at_start(event: dict) -> None:
+        if event["type"] == "start" and not killed:
             (server,) = server_module.running_servers()
             os.kill(server.pid, signal.SIGKILL)
             killed.append(server)
 
     started = time.monotonic()
     result = search(str(TWO_SUM), model=REAL, strategy="mcts", budget=12, concurrency=2, out=tmp_path / "run",
-                    cache=False, on_event=kill_server_after_first_call)
+                    cache=False, on_event=kill_server_at_start)
     assert killed and time.monotonic() - started < 300
     assert result.stopped_because.startswith("error:") and "connection refused" in result.stopped_because
     assert result.stats["llm_calls"] < 12

@@ -190,8 +190,8 @@ def test_search_dynamics_repairs_rethink_and_the_final_pick(repos, tmp_path):
     from policies.simulated import SimParams
     from policies.simulated_repo import SimulatedRepoCoder
     from treesearch.budget import Budget
-    from treesearch.sandbox.command import CommandRunner
     from treesearch.engine.state import SearchConfig
+    from treesearch.sandbox.command import CommandRunner
     from treesearch.swebench.environment import RepoEnvironment
     from treesearch.swebench.problem import RepoProblem
     from treesearch.swebench.search import search_instance

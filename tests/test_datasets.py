@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from treesearch import datasets
 from treesearch.datasets import (
     HUMANEVAL_BAD_EXAMPLES,
     DatasetError,
     docstring_examples,
     fetch_data_file,
+    files,
     find_data_file,
     load_humaneval,
     load_mbpp,
 )
+from treesearch.datasets.humaneval import _example_key
 from treesearch.problems import TestCase
 
 
@@ -93,11 +94,11 @@ class FakeResponse:
 
 def test_fetch_checks_the_pinned_hash(tmp_path, monkeypatch):
     content = b"some data"
-    monkeypatch.setitem(datasets.DATA_FILES, "x.json", (hashlib.sha256(content).hexdigest(), "https://example/x.json"))
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", lambda url, timeout: FakeResponse(content))
+    monkeypatch.setitem(files.DATA_FILES, "x.json", (hashlib.sha256(content).hexdigest(), "https://example/x.json"))
+    monkeypatch.setattr(files.urllib.request, "urlopen", lambda url, timeout: FakeResponse(content))
     path = fetch_data_file("x.json", tmp_path)
     assert path.read_bytes() == content
-    monkeypatch.setitem(datasets.DATA_FILES, "y.json", ("0" * 64, "https://example/y.json"))
+    monkeypatch.setitem(files.DATA_FILES, "y.json", ("0" * 64, "https://example/y.json"))
     with pytest.raises(DatasetError, match="sha256"):
         fetch_data_file("y.json", tmp_path)
     assert not (tmp_path / "y.json").exists()
@@ -107,7 +108,7 @@ def test_fetch_offline_says_so(tmp_path, monkeypatch):
     def offline(url, timeout):
         raise urllib.error.URLError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(files.urllib.request, "urlopen", offline)
     with pytest.raises(DatasetError, match="offline"):
         fetch_data_file("HumanEval.jsonl.gz", tmp_path)
     with pytest.raises(DatasetError, match="no download known"):
@@ -157,7 +158,7 @@ def test_humaneval_has_164_problems_each_with_visible_tests(humaneval):
         assert p.reference.startswith(p.prompt)
         assert p.metadata["dataset"] == "humaneval" and p.metadata["task_id"] == p.id
         by_source[p.metadata["visible_from"]] += 1
-    # The counts documented in treesearch/datasets.py and reported with the loader.
+    # The counts documented in README.md and reported with the loader.
     assert by_source == {"docstring": 153, "official_test": 11}
     assert sum(len(p.visible_tests) for p in humaneval if p.metadata["visible_from"] == "docstring") == 437
 
@@ -193,7 +194,7 @@ def test_bad_examples_are_really_in_the_docstrings():
     for key in HUMANEVAL_BAD_EXAMPLES:
         task_id = key.split(":")[0]
         found = docstring_examples(tasks[task_id].prompt, tasks[task_id].entry_point)
-        assert key in {datasets._example_key(task_id, t) for t in found}, key
+        assert key in {_example_key(task_id, t) for t in found}, key
 
 
 @needs_data

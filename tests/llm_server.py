@@ -37,6 +37,9 @@ API (all attributes are read on every request, so tests may change them at any t
   words of all message contents (counted once per request, as providers bill ``n`` choices).
   ``max_tokens`` is honoured: a longer reply is cut to that many words with ``finish_reason: "length"``.
   ``served`` totals what 200 answers reported: ``prompt_tokens``, ``completion_tokens``, ``choices``.
+- ``fault_rate`` / ``fault_kinds`` / ``fault_seed``: besides queued faults, each request gets a fault with
+  probability ``fault_rate``, drawn uniformly from ``fault_kinds`` by a generator seeded with
+  ``fault_seed`` (the same sequence of draws on every run).
 - ``request_count`` and ``requests`` (a log of :class:`RequestRecord`: body, fault, status) count every
   HTTP request received, including faulted ones; ``max_in_flight`` is the most requests it was
   answering at once; ``reset()`` clears them, ``served`` and the fault queue.
@@ -52,6 +55,7 @@ import collections
 import contextlib
 import itertools
 import json
+import random
 import socket
 import threading
 import time
@@ -107,8 +111,15 @@ class LLMServer:
         hang_s: float = 30.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        fault_rate: float = 0.0,
+        fault_kinds: tuple[str, ...] = ("rate_limit", "server_error", "unavailable", "hang", "disconnect",
+                                        "malformed", "empty_choices"),
+        fault_seed: int = 0,
     ) -> None:
         self.reply = reply
+        self.fault_rate = fault_rate
+        self.fault_kinds = fault_kinds
+        self._fault_rng = random.Random(fault_seed)
         self.latency_s = latency_s
         self.n_mode = n_mode
         self.retry_after_s = retry_after_s
@@ -184,7 +195,11 @@ class LLMServer:
 
     def _next_fault(self) -> str | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                return self._faults.popleft()
+            if self.fault_rate and self._fault_rng.random() < self.fault_rate:
+                return self._fault_rng.choice(self.fault_kinds)
+            return None
 
     def _reply_text(self, request: dict) -> str | None:
         """One choice's text; None when a scripted reply list has run out."""

@@ -13,7 +13,6 @@ import pytest
 from treesearch.budget import BudgetExhausted
 from treesearch.contracts import Evaluation, ExpansionContext, Proposal, ProposalError, StopReason
 from treesearch.engine.mcts import expand_leaf, run_mcts
-from treesearch.engine.nodes import ThoughtNode
 from treesearch.engine.state import SearchConfig, SearchState
 from treesearch.tree import ROOT
 
@@ -110,7 +109,7 @@ class GuessDomain:
         return node
 
     async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:
-        kind = "code" if isinstance(search.node(start), ThoughtNode) else "debug"
+        kind = "debug" if search.is_attempt(start) else "code"
         for proposal in await search.propose(start, kind, 1):
             yield await self._add(search, start, proposal)
 
@@ -260,3 +259,21 @@ def test_the_final_pick_keeps_one_candidate_per_distinct_solution():
         asyncio.run(state.domain._add(state, idea, guess(passed)[0]))
     chosen = asyncio.run(state.final_pick(Chooser()))
     assert Chooser.seen == [["p1", "p0"]] and state.node(chosen).solution == "p0"
+
+
+def test_failures_stop_the_search_only_when_they_come_in_a_row():
+    down = ProposalError("a bad moment")
+    policy = ScriptedPolicy(thought=[down, down, thoughts(1.0)], code=[guess(0)],
+                            debug=[down, down, guess(2)])
+    state = state_for(policy, concurrency=1, rethink=False)
+    stop = asyncio.run(run_mcts(state, NoBudget()))
+    assert stop == StopReason("solved") and state.stats.expansion_errors == 4
+
+
+def test_a_root_without_readable_thoughts_gets_code_straight_from_the_problem():
+    policy = ScriptedPolicy(thought=[[]], code=[guess(2)])
+    state = state_for(policy)
+    stop = asyncio.run(run_mcts(state, NoBudget()))
+    (program,) = state.tree.children(ROOT)
+    assert str(stop) == "solved" and state.node(program).solution == "p2"
+    assert [k for k, _ in policy.calls] == ["thought", "code"]

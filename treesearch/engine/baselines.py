@@ -8,30 +8,56 @@
   ``beam_width`` best programs each get ``width // beam_width`` repairs (at least one).
 
 A step returns the programs it made, or the :class:`~treesearch.contracts.StopReason` that ends the
-search (a spent budget, a solved program).
+search (a spent budget, a solved program, failed calls ``3 K`` in a row). A call that failed for good
+costs only itself: the step is tried again.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from treesearch.budget import Budget, BudgetExhausted
-from treesearch.contracts import StopReason
+from treesearch.contracts import ProposalError, StopReason
 from treesearch.engine.state import ROOT, SearchState
 
 Step = list[int] | StopReason
+T = TypeVar("T")
+
+
+async def _retried(state: SearchState, node_id: int, make: Callable[[], Awaitable[T]]) -> T | StopReason:
+    """``make()`` until it does not fail for good: a failed call costs only itself, unless failures
+    come ``3 K`` in a row (:meth:`SearchState.failed`); a spent budget stops."""
+    while True:
+        try:
+            result = await make()
+        except BudgetExhausted as e:
+            return StopReason("budget", e.limit)
+        except ProposalError as e:
+            if (stop := state.failed(node_id, e)) is not None:
+                return stop
+            continue
+        state.failures_in_a_row = 0
+        return result
 
 
 async def _programs(state: SearchState, parent: int, kind: str, n: int, reserve: int = 0) -> Step:
     """``n`` programs (or repairs) below ``parent``, checked and backed up one by one."""
     domain = state.domain
-    try:
+
+    async def make() -> list[int]:
         proposals = await state.propose(parent, kind, n)
-        ids = domain.add_programs(state, parent, proposals, kind, reserve=reserve) if proposals else []
+        if not proposals:  # a reply nothing could be read from: another sample may do
+            raise ProposalError(f"the policy proposed no usable {kind}")
+        ids = domain.add_programs(state, parent, proposals, kind, reserve=reserve)
         for program in ids:
             await domain.check(state, program)
-    except BudgetExhausted as e:
-        return StopReason("budget", e.limit)
+        return ids
+
+    ids = await _retried(state, parent, make)
+    if isinstance(ids, StopReason):
+        return ids
     for program in ids:
         state.tree.backprop([program], [state.node(program).value])
     if state.config.early_stop and any(state.solved_by(p) for p in ids):
@@ -39,10 +65,10 @@ async def _programs(state: SearchState, parent: int, kind: str, n: int, reserve:
     return ids
 
 
-async def _together(state: SearchState, steps: list[tuple[int, str, int]]) -> Step:
+async def _together(state: SearchState, steps: list[tuple[int, str, int, int]]) -> Step:
     """Steps run at once, read in order: the first stop ends the search, the first error is raised
     (after every step has ended, so none is left running); else all their programs."""
-    results = await asyncio.gather(*(_programs(state, p, k, n) for p, k, n in steps), return_exceptions=True)
+    results = await asyncio.gather(*(_programs(state, *step) for step in steps), return_exceptions=True)
     programs: list[int] = []
     for result in results:
         if isinstance(result, (StopReason, BaseException)):
@@ -55,13 +81,15 @@ async def _together(state: SearchState, steps: list[tuple[int, str, int]]) -> St
 
 async def run_best_of_n(state: SearchState, budget: Budget) -> StopReason:
     samples = budget.max_calls or state.config.max_iterations
-    first = await _programs(state, ROOT, "code", 1, reserve=samples - 1)
+    # Whichever sample first gives the root a program makes the block the others fill.
+    reserve = samples - 1
+    first = await _programs(state, ROOT, "code", 1, reserve)
     if isinstance(first, StopReason):
         return first
     issued = 1
     while issued < samples:
         batch = min(state.config.concurrency, samples - issued)
-        step = await _together(state, [(ROOT, "code", 1)] * batch)
+        step = await _together(state, [(ROOT, "code", 1, reserve)] * batch)
         issued += batch
         if isinstance(step, StopReason):
             return step
@@ -70,24 +98,30 @@ async def run_best_of_n(state: SearchState, budget: Budget) -> StopReason:
 
 async def run_self_debug(state: SearchState, budget: Budget) -> StopReason:
     step = await _programs(state, ROOT, "code", 1)
-    while not isinstance(step, StopReason) and step:
+    for _ in range(state.config.max_iterations):
+        if isinstance(step, StopReason):
+            return step
         step = await _programs(state, step[0], "debug", 1)
-    return step if isinstance(step, StopReason) else StopReason("exhausted", "the policy proposed nothing")
+    return StopReason("max_iterations")
 
 
 async def run_beam(state: SearchState, budget: Budget) -> StopReason:
     cfg = state.config
-    try:
-        proposals = await state.propose(ROOT, "thought", cfg.width)
-    except BudgetExhausted as e:
-        return StopReason("budget", e.limit)
-    thoughts = state.add_thoughts(ROOT, proposals)
-    frontier = await _together(state, [(t, "code", 1) for t in thoughts])
+    proposals = await _retried(state, ROOT, lambda: state.propose(ROOT, "thought", cfg.width))
+    if isinstance(proposals, StopReason):
+        return proposals
+    if proposals:
+        thoughts = state.add_thoughts(ROOT, proposals)
+        frontier = await _together(state, [(t, "code", 1, 0) for t in thoughts])
+    else:  # no thought could be had: the first level is written straight from the problem
+        frontier = await _programs(state, ROOT, "code", cfg.width)
     per_parent = max(1, cfg.width // cfg.beam_width)
-    while isinstance(frontier, list) and frontier:
+    for _ in range(cfg.max_iterations):
+        if isinstance(frontier, StopReason):
+            return frontier
         kept = sorted(frontier, key=lambda n: (state.node(n).value, -n), reverse=True)[: cfg.beam_width]
-        frontier = await _together(state, [(k, "debug", per_parent) for k in kept])
-    return frontier if isinstance(frontier, StopReason) else StopReason("exhausted", "the policy proposed nothing")
+        frontier = await _together(state, [(k, "debug", per_parent, 0) for k in kept])
+    return StopReason("max_iterations")
 
 
 RUNNERS = {"best_of_n": run_best_of_n, "self_debug": run_self_debug, "beam": run_beam}

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from treesearch.contracts import ExpansionContext, Proposal
-from treesearch.engine.nodes import CodeNode, ThoughtNode
+from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode
 from treesearch.engine.state import SearchState, normalised_priors
 from treesearch.problems import CodeProblem
 
@@ -77,8 +77,9 @@ class CodeDomain:
         search.finish(program)
 
     async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:
-        """``code_samples`` programs below a thought, or one repair below a program."""
-        if isinstance(search.node(start), ThoughtNode):
+        """``code_samples`` programs below a thought (or the root, when no thought could be had), or
+        one repair below a program."""
+        if isinstance(search.node(start), (RootNode, ThoughtNode)):
             kind, n = "code", search.config.code_samples
         else:
             kind, n = "debug", 1

@@ -10,7 +10,8 @@ One step:
 3. **Check** each new attempt (the domain: visible tests, a repository's checks) and value it;
    **rethink** failing ones (:mod:`treesearch.engine.rethink`).
 4. **Backprop** the values of every expansion that finished, in one kernel call, releasing their
-   in-flight counts; failed expansions are released without a value.
+   in-flight counts; failed expansions (a call that failed for good) are released without a value
+   and cost only themselves, unless failures come ``3 K`` in a row.
 5. **Stop** at the first attempt that counts as solved (``early_stop``), when the budget is spent,
    or when nothing is left to expand.
 """
@@ -55,7 +56,10 @@ async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
         isinstance(payload, ThoughtNode) and len(state.thought_path(leaf)) < state.config.thought_depth
     ):
         async with state.rollout(leaf) as thought:
-            return None if thought is None else await attempt(state, thought)
+            if thought is not None:
+                return await attempt(state, thought)
+        # No thought could be had (a reply no parser could read): attempt straight from the problem
+        # rather than give the leaf up for one bad reply.
     return await attempt(state, leaf)
 
 
@@ -152,12 +156,11 @@ async def run_mcts(state: SearchState, budget: Any,
                 released.append(leaf)
                 continue
             except ProposalError as e:
-                state.stats.expansion_errors += 1
-                state.events.emit("error", node=leaf, error=str(e)[:1000])
                 released.append(leaf)
-                if state.stats.expansion_errors >= 3 * cfg.concurrency:
-                    stop = stop or StopReason("error", str(e))
+                if (failed := state.failed(leaf, e)) is not None:
+                    stop = stop or failed
                 continue
+            state.failures_in_a_row = 0
             if result is None:
                 # The policy had nothing for this leaf: a dead end, valued 0, never expanded again.
                 state.events.emit("empty_expansion", node=leaf)

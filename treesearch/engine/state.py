@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from treesearch.contracts import Candidate, Domain, ExpansionContext, Policy, Proposal, ValueModel
+from treesearch.contracts import Candidate, Domain, ExpansionContext, Policy, Proposal, StopReason, ValueModel
 from treesearch.engine.nodes import RootNode, ThoughtNode, ThoughtVersion
 from treesearch.export.events import EventLog
 from treesearch.tree import ROOT, SearchTree, SelectionConfig
@@ -103,6 +103,7 @@ class SearchState:
         self.events = events or EventLog()
         self.seed = seed
         self.stats = SearchStats()
+        self.failures_in_a_row = 0
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(domain.problem_id))
         self.tree.events = self.events.events
 
@@ -160,9 +161,17 @@ class SearchState:
     # ------------------------------------------------------------------ growing the tree
     async def propose(self, node_id: int, kind: str, n: int, ctx: ExpansionContext | None = None) -> list[Proposal]:
         """``n`` proposals of ``kind`` for ``node_id``, from its :meth:`context` unless ``ctx`` is given."""
+        before = self.parse_failures().get(kind, 0)
         proposals = await self.policy.propose(ctx or self.context(node_id), kind, n)
-        self.events.emit("propose", node=node_id, kind=kind, asked=n, got=len(proposals))
+        unusable = self.parse_failures().get(kind, 0) - before
+        self.events.emit("propose", node=node_id, kind=kind, asked=n, got=len(proposals),
+                         **({"unusable_replies": unusable} if unusable else {}))
         return proposals
+
+    def parse_failures(self) -> dict[str, int]:
+        """Replies the policy could not use, per proposal kind (a policy that counts them keeps a
+        ``parse_failures`` mapping)."""
+        return dict(getattr(self.policy, "parse_failures", None) or {})
 
     def add_thoughts(self, parent: int, proposals: list[Proposal]) -> list[int]:
         payloads = [ThoughtNode([ThoughtVersion(p.content, p.metadata)]) for p in proposals]
@@ -232,6 +241,16 @@ class SearchState:
             return None
         return path[target], proposals[0]
 
+    def failed(self, node_id: int, error: Exception) -> StopReason | None:
+        """An expansion of ``node_id`` failed for good (:class:`ProposalError`): it costs that
+        expansion; ``3 K`` failures in a row (``K`` = concurrency) stop the search."""
+        self.stats.expansion_errors += 1
+        self.failures_in_a_row += 1
+        self.events.emit("error", node=node_id, error=str(error)[:1000])
+        if self.failures_in_a_row >= 3 * self.config.concurrency:
+            return StopReason("error", str(error))
+        return None
+
     # ------------------------------------------------------------------ the answer
     async def final_pick(self, discriminator: Any = None) -> int | None:
         """The best-valued attempt; with a discriminator and more than one candidate, its choice among
@@ -281,7 +300,8 @@ class SearchState:
             "cost_usd": usage["cost_usd"] if usage.get("cost_known", True) else None,
             **self.domain.stats(self),
             "rethinks_tried": self.stats.rethinks_tried, "rethinks_helped": self.stats.rethinks_helped,
-            "expansion_errors": self.stats.expansion_errors, "nodes": len(self.tree.nodes()),
+            "expansion_errors": self.stats.expansion_errors, "parse_failures": self.parse_failures(),
+            "nodes": len(self.tree.nodes()),
             "wall_s": round(wall_s, 3),
         }
 

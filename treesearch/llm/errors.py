@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import re
+import socket
 import time
 
 from treesearch.contracts import ProposalError
@@ -61,11 +62,11 @@ class LLMConnectionError(LLMError):
 
 
 class LLMConnectionRefused(LLMConnectionError):
-    """Nothing listens at the server's address: no retry will change that (a server that died, a
-    wrong ``--api-base``), so it is reported at once."""
+    """Nothing listens at the server's address, or its host name does not resolve: no retry will
+    change that (a server that died, a wrong ``--api-base``), so it is reported at once."""
 
     retryable = False
-    kind = "connection refused"
+    kind = "unreachable"
 
 
 class LLMResponseError(LLMError):
@@ -94,8 +95,9 @@ def classify_error(exc: BaseException, model: str, url: str | None = None) -> LL
     status = getattr(exc, "status_code", None)
     if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
         cls = LLMTimeoutError
-    elif _refused(exc):
-        cls = LLMConnectionRefused
+    elif (why := _unreachable(exc)) is not None:
+        where = url or "the provider's address"
+        return LLMConnectionRefused(f"cannot connect to {where}: {why}", model=model)
     elif isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
         cls = LLMConnectionError
     elif status == 429:
@@ -109,22 +111,23 @@ def classify_error(exc: BaseException, model: str, url: str | None = None) -> LL
     else:
         cls = LLMError
     message = _LITELLM_PREFIX.sub("", str(getattr(exc, "message", None) or exc)).strip() or type(exc).__name__
-    if cls is LLMConnectionRefused:
-        return cls(f"nothing listens at {url}" if url else "nothing listens at the provider's address", model=model)
     return cls(message, model=model, status=status, retry_after_s=_retry_after_s(exc))
 
 
-def _refused(exc: BaseException) -> bool:
-    """Whether a refused TCP connection is behind ``exc`` (litellm may report it as a 500 "Connection
-    error", so the chain of causes is what tells)."""
+def _unreachable(exc: BaseException) -> str | None:
+    """Why the server cannot be reached at all, when that is behind ``exc``: a refused TCP connection
+    or a host name that does not resolve (litellm may report either as a 500 "Connection error", so
+    the chain of causes is what tells); None otherwise."""
     seen = 0
     cause: BaseException | None = exc
     while cause is not None and seen < 16:
         if isinstance(cause, ConnectionRefusedError) or "[Errno 111]" in str(cause):
-            return True
+            return "connection refused (nothing listens there)"
+        if isinstance(cause, socket.gaierror) or "Name or service not known" in str(cause):
+            return "the host name does not resolve"
         cause = cause.__cause__ or cause.__context__
         seen += 1
-    return False
+    return None
 
 
 def _retry_after_s(exc: BaseException) -> float | None:

@@ -1,7 +1,9 @@
-"""``--executor ray``: the same results as ``local``, a killed worker's problem re-run, a global budget.
+"""``--executor ray``: the same results as ``local``, a killed worker's problem re-run, a removed
+node's problem re-run, a global budget.
 
 One local Ray instance (2 CPUs, no dashboard) serves the whole module; the commands join it because
-this process already did ``ray.init``.
+this process already did ``ray.init``. The three-node cluster of the removed-node test lives in a
+process of its own (``tests/ray_cluster.py``).
 """
 
 from __future__ import annotations
@@ -146,6 +148,46 @@ def test_a_killed_worker_has_its_problem_run_again(ray_instance, tmp_path):
     assert {m.name: int(m.read_text()) for m in markers.iterdir()} == {
         problem_id.replace("/", "_"): count for problem_id, count in crashes.items()}  # the workers did die
     asyncio.run(run_eval(problems, settings, tmp_path / "local"))
+    assert records == records_by_problem(tmp_path / "local")
+
+
+# ---------------------------------------------------------------------- a node leaves
+@needs_data
+def test_a_node_removed_mid_run_loses_and_repeats_no_problem(tmp_path):
+    """A head and two 1-CPU worker nodes on this machine; once a result is recorded, the worker node
+    running a job is removed. Run by ``tests/ray_cluster.py`` in a process of its own: a driver joins
+    one cluster at a time, and this module's other tests share ``ray_instance``."""
+    from tests.ray_cluster import SETTINGS
+
+    problems = load_dataset("humaneval")[:6]
+    out = tmp_path / "eval"
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("ray_cluster.py")), str(out),
+                             str(len(problems))], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the cluster it started
+        output, _ = proc.communicate()
+        pytest.fail(f"the run on the cluster did not finish:\n{output[-3000:]}")
+    assert proc.returncode == 0, output[-3000:]
+
+    report = json.loads((tmp_path / "cluster.json").read_text())
+    removed = report["removed"]
+    assert removed in report["workers"] and 1 <= report["recorded_before"] < len(problems), report
+    (kept,) = set(report["workers"]) - {removed}
+    records = records_by_problem(out)
+    assert sorted(records) == sorted((p.id, 0) for p in problems)  # every problem: exactly one result
+    tries = {name: ([t["node"] for t in entries if "started" in t], [t["node"] for t in entries if "finished" in t])
+             for name, entries in report["tries"].items()}
+    assert len(tries) == len(problems) and all(len(finished) == 1 for _, finished in tries.values())
+    # the one job on the removed node was run again, on the other node; no other job ran twice
+    assert [t for t in tries.values() if t[0] != t[1]] == [([removed, kept], [kept])]
+    # the run's shared budget lived on the head node, and counted exactly the recorded calls
+    assert report["budget_node"] == report["head"]
+    assert report["budget_calls"] == sum(r["llm_calls"] for r in records.values())
+
+    asyncio.run(run_eval(problems, SETTINGS, tmp_path / "local"))
     assert records == records_by_problem(tmp_path / "local")
 
 

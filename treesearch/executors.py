@@ -15,10 +15,11 @@ When the driver stops waiting for a job (a stage timeout, a failed sibling), its
 
 Limits across all jobs — LLM calls, tokens, cost, calls in flight — live in one place: a
 :class:`~treesearch.budget.Budget` in this process for ``local``, a :class:`GlobalBudget` Ray actor
-for ``ray``. Each search's own :class:`LinkedBudget` reserves every call from its per-problem limits
-*and* from that shared budget, so a per-problem budget still applies and the total across all
-workers is never exceeded. A call reserved by a worker that then dies stays reserved: the shared
-budget under-spends, it never over-spends.
+for ``ray``, kept on the driver's node so that the loss of another node does not lose it. Each
+search's own :class:`LinkedBudget` reserves every call from its per-problem limits *and* from that
+shared budget, so a per-problem budget still applies and the total across all workers is never
+exceeded. A call reserved by a worker that then dies stays reserved: the shared budget
+under-spends, it never over-spends.
 
 ``ray`` is imported only when a Ray executor is built.
 """
@@ -154,7 +155,12 @@ class RayExecutor:
 
     def shared_budget(self, limits: dict[str, Any], max_in_flight: int | None = None) -> SharedBudget:
         ray = import_ray()
-        actor = ray.remote(GlobalBudget).remote(limits, max_in_flight)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # On the driver's own node, taking no CPU: a worker node that leaves the cluster must not take
+        # the run's totals with it (the driver's node leaving ends the run anyway).
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        actor = ray.remote(GlobalBudget).options(num_cpus=0, scheduling_strategy=here).remote(limits, max_in_flight)
         return GlobalBudgetHandle(actor)
 
     async def map(self, job: Job, items: Iterable[Item]) -> AsyncIterator[tuple[Item, Result]]:

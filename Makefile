@@ -41,8 +41,11 @@ sandbox-deps:
 local-model:
 	$(VENV)/bin/treesearch local setup
 
+# DEMO_ARGS: more options for the demo, e.g. DEMO_ARGS="--model sim" or, where bubblewrap cannot run,
+# DEMO_ARGS="--sandbox unsafe-rlimit" (see README.md, "The sandbox").
+DEMO_ARGS ?=
 demo: install-local sandbox-deps local-model
-	$(VENV)/bin/treesearch demo
+	$(VENV)/bin/treesearch demo $(DEMO_ARGS)
 
 test: install-dev system-deps local-model
 	$(PY) -m pytest -q

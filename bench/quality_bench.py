@@ -94,7 +94,7 @@ def main() -> None:
 
     result = {
         "simulated": True, "note": "simulated coder (--model sim): algorithm comparison, not an LLM result",
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "sandbox": Sandbox().backend},
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "sandbox": Sandbox(trusted_code=True).backend},
         "problems": n_problems, "seeds": seeds, "budgets": budgets,
         "table": {s: {str(b): v for b, v in rows.items()} for s, rows in table.items()},
         "plot": str(args.plot) if plotted else None,

@@ -64,7 +64,7 @@ def main() -> None:
     if problem.reference and args.model == "sim":
         from treesearch.sandbox import Sandbox
 
-        with Sandbox() as sandbox:
+        with Sandbox(trusted_code=True) as sandbox:  # the reference solution
             check = asyncio.run(evaluator.evaluate(problem.reference, 1, sandbox))
         print(f"(for scale: the reference solution measures {check.score:.1f} runs/s here)")
     print(f"lineage viewer: {args.out / 'tree.html'}")

@@ -3,30 +3,53 @@
 Prompt templates are the ``.txt`` files in ``policies/prompts/`` (``$name`` placeholders). Replies
 are parsed with :mod:`treesearch.parsing`; a reply that cannot be used (no code block, no entry
 point, code that does not parse, unreadable JSON) is asked again once with the parse error appended,
-then skipped, so a bad reply never ends a search.
+at a temperature of at least :data:`RETRY_TEMPERATURE` (a greedy call would give the same reply again),
+then skipped, so a bad reply never ends a search. Every unusable reply is counted in
+``LLMPolicy.parse_failures``.
+
+What models write is read generously: thoughts as the JSON list asked for, an object holding the list,
+numbered or bulleted prose, or one paragraph (:func:`treesearch.parsing.extract_strategies`); a
+rethink as the JSON object asked for with other key names ("step", "corrected_step", "explanation"),
+step numbers as "2" or "step 2", or as prose ("Step 2 is wrong ... Corrected step: ...").
 """
 
 from __future__ import annotations
 
+import collections
+import re
 from pathlib import Path
 from typing import Any
 
 from treesearch.contracts import ExpansionContext, Proposal, ProposalKind
-from treesearch.parsing import Parsed, extract_code, extract_json
+from treesearch.parsing import Parsed, extract_code, extract_strategies, json_values
 from treesearch.prompting import output_note, problem_section, render
 
 PROMPTS = Path(__file__).parent / "prompts"
+# The lowest temperature of the call that asks again after an unusable reply: a greedy (temperature 0)
+# model tends to write the same reply again.
+RETRY_TEMPERATURE = 0.7
 
 
 class LLMPolicy:
-    """Proposals from an LLM. ``temperature`` applies to every call; thoughts come ``n`` to a call,
-    programs one per sample (``n`` samples of one request)."""
+    """Proposals from an LLM. ``temperature`` applies to every call (the retry after an unusable reply
+    uses at least :data:`RETRY_TEMPERATURE`); thoughts come ``n`` to a call, programs one per sample
+    (``n`` samples of one request).
+
+    ``parse_failures`` (a ``collections.Counter[str]``) counts the replies that could not be used, by
+    proposal kind ("thought", "code", "debug", "rethink"; :class:`~policies.repo_policy.RepoPolicy`
+    adds "action"; "other" for prompts asked through :meth:`_ask` by other components). Each unusable
+    reply counts once, the first and the one asked again alike: a sample whose retry helped counts 1,
+    one that stayed unusable counts 2. It only grows; read it before and after a call for that call's
+    share. When no thought can be read even after the retry, ``propose`` returns ``[]`` for "thought"
+    (no thought is made up: the engine writes code from the problem itself).
+    """
 
     def __init__(self, client: Any, temperature: float = 0.8, prompts: Path = PROMPTS) -> None:
         self.client = client
         self.name = client.model
         self.temperature = temperature
         self.prompts = prompts
+        self.parse_failures: collections.Counter[str] = collections.Counter()
 
     async def propose(self, ctx: ExpansionContext, kind: ProposalKind, n: int) -> list[Proposal]:
         if kind == "thought":
@@ -46,17 +69,23 @@ class LLMPolicy:
         )
         return [{"role": "system", "content": render(self.prompts, "system")}, {"role": "user", "content": user}]
 
-    async def _ask(self, messages: list[dict], n: int, parse) -> list[tuple[Any, Any]]:
-        """``n`` samples parsed by ``parse``; each unusable one is asked again once."""
+    async def _ask(self, messages: list[dict], n: int, parse, kind: str = "other") -> list[tuple[Any, Any]]:
+        """``n`` samples parsed by ``parse``; each unusable one is asked again once (with the parse
+        error, at a temperature of at least :data:`RETRY_TEMPERATURE`), and every unusable reply is
+        counted in ``parse_failures[kind]``."""
         completions = await self.client.complete(messages, n=n, temperature=self.temperature)
         out = []
         for completion in completions:
             parsed: Parsed = parse(completion.text)
             if not parsed.ok:
+                self.parse_failures[kind] += 1
                 retry = [*messages, {"role": "assistant", "content": completion.text},
                          {"role": "user", "content": f"That reply could not be used: {parsed.error}. Please answer again in the requested format."}]
-                (completion,) = await self.client.complete(retry, n=1, temperature=self.temperature)
+                (completion,) = await self.client.complete(
+                    retry, n=1, temperature=max(self.temperature, RETRY_TEMPERATURE))
                 parsed = parse(completion.text)
+                if not parsed.ok:
+                    self.parse_failures[kind] += 1
             if parsed.ok:
                 out.append((parsed.value, completion))
         return out
@@ -71,7 +100,7 @@ class LLMPolicy:
 
     async def _thoughts(self, ctx: ExpansionContext, n: int) -> list[Proposal]:
         messages = self._messages("thought", ctx, n=n)
-        replies = await self._ask(messages, 1, _parse_strategies)
+        replies = await self._ask(messages, 1, _parse_strategies, "thought")
         if not replies:
             return []
         strategies, completion = replies[0]
@@ -90,13 +119,13 @@ class LLMPolicy:
         else:
             messages = self._messages("code", ctx)
         entry = ctx.problem.entry_point if ctx.problem.kind == "function" else None
-        replies = await self._ask(messages, n, lambda text: extract_code(text, entry))
+        replies = await self._ask(messages, n, lambda text: extract_code(text, entry), kind)
         return [Proposal(code, 1.0, self._metadata(c)) for code, c in replies]
 
     async def _rethink(self, ctx: ExpansionContext) -> list[Proposal]:
         numbered = "\n".join(f"Step {i}: {t}" for i, t in enumerate(ctx.thoughts, 1))
         messages = self._messages("rethink", ctx, numbered_thoughts=numbered, code=ctx.code, feedback=ctx.feedback_text)
-        replies = await self._ask(messages, 1, lambda text: _parse_rethink(text, len(ctx.thoughts)))
+        replies = await self._ask(messages, 1, lambda text: _parse_rethink(text, len(ctx.thoughts)), "rethink")
         if not replies:
             return []
         (target, rewrite, reason), completion = replies[0]
@@ -104,35 +133,171 @@ class LLMPolicy:
 
 
 def _parse_strategies(text: str) -> Parsed:
-    parsed = extract_json(text)
-    if not parsed.ok:
-        return parsed
-    items = parsed.value if isinstance(parsed.value, list) else [parsed.value]
-    out = []
-    for item in items:
-        if isinstance(item, str) and item.strip():
-            out.append((item.strip(), 1.0))
-        elif isinstance(item, dict) and isinstance(item.get("strategy"), str) and item["strategy"].strip():
-            try:
-                confidence = min(1.0, max(0.0, float(item.get("confidence", 1.0))))
-            except (TypeError, ValueError):
-                confidence = 1.0
-            out.append((item["strategy"].strip(), confidence))
-    return Parsed.success(out) if out else Parsed.failure('expected a JSON list of {"strategy", "confidence"} objects')
+    """(text, confidence) pairs: see :func:`treesearch.parsing.extract_strategies`."""
+    return extract_strategies(text)
+
+
+# -- rethink replies --
+
+_ORDINALS = {w: i for i, w in enumerate(
+    ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"), 1)}
+_NO_STEP = {"", "none", "null", "no", "n/a", "na", "nil", "-", "false"}
+_STEP_MENTION = re.compile(
+    r"\b(?:step|hypothesis)\s*(?:(?:#|number|no\.?)\s*)?(?:[:=]\s*)?(?:\*+\s*)?(\d+)\b|"
+    r"\b(" + "|".join(_ORDINALS) + r")\s+(?:plan\s+)?(?:step|hypothesis)\b",
+    re.I,
+)
+_ERROR_WORD = re.compile(
+    r"(?<!not )(?<!n't )\b(?:wrong|incorrect|mistaken|mistake|error|erroneous|flawed|faulty|bug|buggy|"
+    r"problem|issue|invalid|broken|misguided|fails|at fault|to blame)\b",
+    re.I,
+)
+_PLAN_RIGHT = re.compile(
+    r"\b(?:plan|hypothes[ie]s|steps?)\b[^.\n]{0,40}?\b(?:is|are|was|were|seems?|looks?)\s+(?:right|correct|fine|sound|"
+    r"valid|ok(?:ay)?)\b|\bonly\s+(?:in\s+)?the\s+(?:code|implementation|patch)\b|"
+    r"\bthe\s+(?:code|implementation|patch)\s+(?:is|was)\s+(?:wrong|incorrect|buggy)|"
+    r"\bwrong_step\W{0,4}0\b|\bstep\s*0\b",
+    re.I,
+)
+_REWRITE_LABEL = re.compile(
+    r"^[ \t>*_#-]*(?:(?:rewritten|corrected|revised|new|fixed|updated|improved|correct)[ \t]+"
+    r"(?:plan[ \t]+)?(?:step|hypothesis|version)|rewrite|correction|replacement|fix)\b[^:\n]{0,24}:[ \t*_]*"
+    r"(?P<text>.*(?:\n(?![ \t]*\n)(?![ \t>*_#-]*(?:reason|explanation|why)\b).*)*)",
+    re.I | re.M,
+)
+_REASON_LABEL = re.compile(
+    r"^[ \t>*_#-]*(?:reason|explanation|why|rationale)\b[^:\n]{0,12}:[ \t*_]*(?P<text>.+)", re.I | re.M
+)
+_KEY_VALUE_LINE = re.compile(r"^[ \t>*_#-]*([A-Za-z][\w \-]{0,30}?)[ \t*_]*[:=][ \t]*(.*)$", re.M)
+_STEP_KEY_WORDS = ("step", "hypothesis", "wrong", "mistake", "error", "incorrect", "faulty")
+_REWRITE_KEY_WORDS = ("rewrite", "rewritten", "correct", "revis", "new", "fix", "replac", "updat", "improv")
+_BLAME_KEY_WORDS = ("incorrect", "wrong", "mistake", "error", "faulty")
+_REASON_KEY_WORDS = ("reason", "explan", "why", "rational", "justif", "analysis", "diagnos", "because", "comment")
 
 
 def _parse_rethink(text: str, steps: int) -> Parsed:
-    parsed = extract_json(text)
-    if not parsed.ok or not isinstance(parsed.value, dict):
-        return Parsed.failure(parsed.error if not parsed.ok else "expected a JSON object")
-    try:
-        step = int(parsed.value.get("wrong_step", 0))
-    except (TypeError, ValueError):
-        return Parsed.failure("wrong_step must be a step number or 0")
+    """(index of the wrong step or None, its rewrite, the reason) from a rethink reply: the JSON object
+    asked for, with any reasonable key names, or prose that names the wrong step and labels its rewrite."""
+    first_failure = None
+    for value, _ in json_values(text):
+        candidates = [value] if isinstance(value, dict) else \
+            [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+        for candidate in candidates:
+            parsed = _rethink_from_object(candidate, steps)
+            if parsed.ok:
+                return parsed
+            first_failure = first_failure or parsed
+    fields = {m.group(1).strip(): _tidy(m.group(2)) for m in _KEY_VALUE_LINE.finditer(text)}
+    if {re.sub(r"[\s\-]+", "_", k.lower()) for k in fields} & {"wrong_step", "rewrite"}:  # wrong_step: 2 (YAML-like)
+        parsed = _rethink_from_object(fields, steps)
+        if parsed.ok:
+            return parsed
+        first_failure = first_failure or parsed
+    parsed = _rethink_from_prose(text, steps)
+    if parsed.ok or first_failure is None:
+        return parsed
+    return first_failure
+
+
+def _rethink_from_object(value: dict, steps: int, depth: int = 0) -> Parsed:
+    fields = {re.sub(r"[\s\-]+", "_", str(k).strip().lower()): v for k, v in value.items()}
+    texts = [k for k, v in fields.items() if isinstance(v, (str, list))]
+    rewrite_key = "rewrite" if "rewrite" in texts else next(
+        (k for k in texts if any(w in k for w in _REWRITE_KEY_WORDS) and not any(w in k for w in _BLAME_KEY_WORDS)), None)
+    step_key = "wrong_step" if "wrong_step" in fields else next(
+        (k for k, v in fields.items() if k != rewrite_key and any(w in k for w in _STEP_KEY_WORDS)
+         and not isinstance(v, (dict, list))), None)
+    reason_key = "reason" if "reason" in texts else next(
+        (k for k in texts if k not in (rewrite_key, step_key) and any(w in k for w in _REASON_KEY_WORDS)), None)
+    rewrite = _text_of(fields.get(rewrite_key))
+    reason = _text_of(fields.get(reason_key))
+    if step_key is None and depth < 2:  # {"answer": {"wrong_step": 2, ...}}
+        for inner in fields.values():
+            if isinstance(inner, dict):
+                parsed = _rethink_from_object(inner, steps, depth + 1)
+                if parsed.ok:
+                    return parsed
+    if step_key is None:
+        if not rewrite and not reason:
+            return Parsed.failure('expected a JSON object with "wrong_step", "rewrite" and "reason"')
+        if rewrite and steps != 1:
+            return Parsed.failure("say which step is wrong in wrong_step (its number, or 0 if only the code is wrong)")
+        step = 1 if rewrite else 0
+    else:
+        step = _step_number(fields[step_key])
+        if step is None:
+            return Parsed.failure("wrong_step must be a step number or 0")
+    return _rethink_result(step, rewrite, reason, steps)
+
+
+def _rethink_from_prose(text: str, steps: int) -> Parsed:
+    label = _REWRITE_LABEL.search(text)
+    rewrite = _tidy(label.group("text")) if label else ""
+    before = text[: label.start()] if label else text
+    step = _named_step(before) if label else None
+    if step is None:
+        step = _named_step(text)
+    if step is None and _PLAN_RIGHT.search(before):
+        step = 0
+    if step is None and rewrite and steps == 1:
+        step = 1
+    if step is None:
+        return Parsed.failure('name the wrong step: expected JSON like {"wrong_step": 2, "rewrite": "...", "reason": "..."}')
+    reason_label = _REASON_LABEL.search(text)
+    reason = _tidy(reason_label.group("text")) if reason_label else _first_sentence(before)
+    return _rethink_result(step, rewrite, reason, steps)
+
+
+def _rethink_result(step: int, rewrite: str, reason: str, steps: int) -> Parsed:
     if not 0 <= step <= steps:
         return Parsed.failure(f"wrong_step must be between 0 and {steps}")
-    rewrite = str(parsed.value.get("rewrite") or "").strip()
-    reason = str(parsed.value.get("reason") or "").strip()
     if step and not rewrite:
         return Parsed.failure("a wrong step needs its rewrite")
     return Parsed.success((step - 1 if step else None, rewrite, reason))
+
+
+def _step_number(value: Any) -> int | None:
+    """2, 2.0, "2", "step 2", "Step #2", "the second step" -> 2; null, false, "none", 0 -> 0."""
+    if value is None or value is False:
+        return 0
+    if value is True:
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if float(value).is_integer() else None
+    if not isinstance(value, str):
+        return None
+    cleaned = value.strip().strip("*_`'\".").lower()
+    if cleaned in _NO_STEP:
+        return 0
+    digits = re.search(r"-?\d+", cleaned)
+    if digits:
+        return int(digits.group())
+    return next((number for word, number in _ORDINALS.items() if re.search(rf"\b{word}\b", cleaned)), None)
+
+
+def _named_step(text: str) -> int | None:
+    """The step a sentence blames: the step mention nearest to a word like "wrong" in its sentence."""
+    for sentence in re.split(r"(?<=[.!?])\s+|\n", text):
+        errors = [m.start() for m, _ in zip(_ERROR_WORD.finditer(sentence), range(50))]
+        mentions = [(m.start(), int(m.group(1)) if m.group(1) else _ORDINALS[m.group(2).lower()])
+                    for m, _ in zip(_STEP_MENTION.finditer(sentence), range(50))]
+        if errors and mentions:
+            return min(mentions, key=lambda m: min(abs(m[0] - e) for e in errors))[1]
+    return None
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, list):
+        return "\n".join(str(v).strip() for v in value if str(v).strip())
+    return str(value).strip() if value is not None else ""
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"(\*\*|__)", "", text).strip()
+    return text.strip("\"'`“”").strip()
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(re.sub(r"(\*\*|__)", "", text).split())
+    match = re.match(r"(.{1,300}?[.!?])(?:\s|$)", text)
+    return match.group(1) if match else text[:300]

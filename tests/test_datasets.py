@@ -46,7 +46,7 @@ def sandbox_or_skip():
     from treesearch.sandbox import Sandbox, SandboxError
 
     try:
-        return Sandbox()
+        return Sandbox(trusted_code=True)  # reference solutions
     except SandboxError as e:
         pytest.skip(f"no working sandbox here: {e}")
 

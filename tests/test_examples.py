@@ -18,7 +18,7 @@ def sandbox():
     from treesearch.sandbox import Sandbox, SandboxError
 
     try:
-        box = Sandbox()
+        box = Sandbox(trusted_code=True)  # reference solutions and edits of them
     except SandboxError as e:
         pytest.skip(f"no working sandbox here: {e}")
     with box:

@@ -66,3 +66,20 @@ def test_an_unreachable_server_is_named_within_seconds(api_base, why, monkeypatc
     assert time.monotonic() - started < 10
     assert result.stopped_because.startswith("error:")
     assert f"cannot connect to {api_base}: {why}" in result.stopped_because
+
+
+def test_a_model_that_never_gives_readable_thoughts_still_gets_code_written_and_valued(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+    def reply(request: dict) -> str:
+        prompt = request["messages"][-1]["content"]
+        if "Propose" in prompt:
+            return "Sure!"  # no strategy any reader can find, before or after the format retry
+        return "Score: 8" if "Score:" in prompt else RIGHT
+
+    with LLMServer(reply=reply) as server:
+        result = search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, strategy="mcts", budget=8,
+                        concurrency=1, cache=None, out=tmp_path / "run")
+    assert result.solved and result.best.value > 0.8
+    assert result.stats["parse_failures"]["thought"] == 2  # the reply and its retry
+    assert result.tree.parent(result.best.node_id) == 0  # written straight from the problem

@@ -1,10 +1,16 @@
 """The hostile corpus (tests/hostile/): every program attacks the sandbox instead of solving the problem.
 On every backend where the attack is meant to be contained, each run must end with the engine alive,
 a failing verdict with the expected status, no process of the run left, nothing leaked, and a
-working sandbox for the next program."""
+working sandbox for the next program.
+
+Without bubblewrap (hidden from PATH) every attack is either refused — model-written code gets no
+sandbox at all unless the caller opts in with "unsafe-rlimit" — or, with the opt-in, contained by
+the rlimit backend as far as this kernel allows (Landlock, seccomp, uid nobody); what it cannot
+contain here is skipped with the backend's own account of why."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -15,8 +21,8 @@ import pytest
 
 from tests.sandbox_backends import available_backends, open_backend
 from treesearch.problems import TestCase
-from treesearch.sandbox import Limits, Sandbox, split_test_code
-from treesearch.sandbox.backends import marked_processes, probe_backend
+from treesearch.sandbox import Limits, Sandbox, SandboxError, backends, split_test_code
+from treesearch.sandbox.backends import marked_processes
 
 CORPUS = Path(__file__).parent / "hostile"
 LIMITS = Limits(wall_s=5, test_s=0.5, cpu_s=5, memory_mb=256, file_size_mb=4, processes=32, output_bytes=200_000)
@@ -27,8 +33,11 @@ GENERAL_ASSERTS = split_test_code(
     "def check(candidate):\n    assert abs(candidate(1) - 2) < 1e-9\n    assert abs(candidate(2) - 4) < 1e-9\n", "solve"
 )
 STDIO = [TestCase(input="1\n", output="2\n"), TestCase(input="2\n", output="4\n")]
-BWRAP_ONLY = "bwrap"  # contained only with namespaces
-OTHER_UID = "other uid"  # contained by bwrap, or by the rlimit backend when candidates run as another uid
+# What an attack needs the backend to isolate (Sandbox.isolates): bubblewrap isolates all of them; the
+# rlimit backend "files" with Landlock, "network" with its seccomp filter, "signals" and "secrets" when
+# candidates run as another uid (or Landlock confines signals, ABI 6, and ptrace).
+FILES, NETWORK, SIGNALS, SECRETS = "files", "network", "signals", "secrets"
+NO_BWRAP = "unsafe-rlimit, no bwrap on PATH"
 
 
 @dataclass(frozen=True)
@@ -56,12 +65,12 @@ EXPECTED = {
     "disk_fill_many_files": attack("ok"),
     "stdout_flood": attack("output_limit"),
     "fd_stdout_flood": attack("output_limit"),
-    "read_secrets": attack("ok", contained_by=OTHER_UID),
-    "network": attack("ok", contained_by=BWRAP_ONLY),
-    "write_outside": attack("ok", contained_by=BWRAP_ONLY),
-    "read_host_files": attack("ok", contained_by=BWRAP_ONLY),
-    "kill_parent": attack("ok", contained_by=OTHER_UID),
-    "kill_everything": attack("ok", contained_by=OTHER_UID),
+    "read_secrets": attack("ok", contained_by=SECRETS),
+    "network": attack("ok", contained_by=NETWORK),
+    "write_outside": attack("ok", contained_by=FILES),
+    "read_host_files": attack("ok", contained_by=FILES),
+    "kill_parent": attack("ok", contained_by=SIGNALS),
+    "kill_everything": attack("ok", contained_by=SIGNALS),
     "sys_exit_at_load": attack("load_error"),
     "os_exit_at_load": attack("crashed"),
     "sys_exit_in_test": attack("ok"),
@@ -94,11 +103,51 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module", params=available_backends())
+@contextlib.contextmanager
+def bwrap_hidden():
+    """PATH without bubblewrap, and the backend probes forgotten (before and after)."""
+    saved = os.environ.get("PATH")
+    os.environ["PATH"] = "/nonexistent-treesearch-test-bin"
+    backends._probe_bwrap.cache_clear()
+    backends._probe_rlimit.cache_clear()
+    try:
+        assert backends.bwrap_problems() == ("bubblewrap (bwrap) is not installed",)
+        yield
+    finally:
+        os.environ["PATH"] = saved
+        backends._probe_bwrap.cache_clear()
+        backends._probe_rlimit.cache_clear()
+
+
+@pytest.fixture(scope="module", params=[*available_backends(), NO_BWRAP])
 def sandbox(request):
-    box = open_backend(request.param, LIMITS)
+    if request.param == NO_BWRAP:
+        with bwrap_hidden(), pytest.warns(RuntimeWarning, match="chosen with unsafe-rlimit"):
+            box = Sandbox("unsafe-rlimit", limits=LIMITS)
+    else:
+        box = open_backend(request.param, LIMITS)
     yield box
     box.close()
+
+
+def test_without_bubblewrap_model_code_is_refused_before_it_runs():
+    """The default (and what every command uses for a model's code): no bubblewrap, no sandbox —
+    a SandboxError that says why and both ways out. Only trusted code falls back by itself."""
+    with bwrap_hidden():
+        for backend in ("auto", "bwrap"):
+            with pytest.raises(SandboxError, match="bubblewrap") as refused:
+                Sandbox(backend)
+            assert "apt-get install bubblewrap" in str(refused.value)
+        with pytest.raises(SandboxError) as refused:
+            Sandbox()
+        message = str(refused.value)
+        assert "bubblewrap (bwrap) is not installed" in message
+        assert "make sandbox-deps" in message and "--sandbox unsafe-rlimit" in message
+        assert 'sandbox_backend="unsafe-rlimit"' in message
+        with pytest.warns(RuntimeWarning, match="trusted code, bubblewrap unavailable"):
+            trusted = Sandbox(trusted_code=True)
+        assert trusted.backend == "rlimit"
+        trusted.close()
 
 
 def test_the_corpus_is_complete():
@@ -108,11 +157,7 @@ def test_the_corpus_is_complete():
 
 
 def contains(sandbox: Sandbox, attack: Attack) -> bool:
-    if attack.contained_by == BWRAP_ONLY:
-        return sandbox.backend == "bwrap"
-    if attack.contained_by == OTHER_UID:
-        return sandbox.backend == "bwrap" or probe_backend("rlimit").uid is not None
-    return True
+    return attack.contained_by == "any" or attack.contained_by in sandbox.isolates
 
 
 class Listener:

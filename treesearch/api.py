@@ -97,6 +97,7 @@ async def asearch(
     critic: Any = None,
     cache: Any = True,
     on_event: Any = None,
+    sandbox_backend: str = "auto",
 ) -> SearchResult:
     """Search for a program solving ``problem``.
 
@@ -112,6 +113,11 @@ async def asearch(
     config: further search knobs (:class:`SearchConfig` or a dict of its fields; ``selection`` may
         be a dict of :class:`SelectionConfig` fields). out: the run directory to write.
     sandbox / policy / critic: override the parts built from the arguments.
+    sandbox_backend: for the sandbox built here: "auto" (bubblewrap; where it cannot run, a
+        SandboxError before the model is asked for anything, except for ``model="sim"``, whose
+        programs are mutations of the problem's reference solution and may run on the rlimit
+        fallback), "bwrap", or "unsafe-rlimit" (the model's code runs without namespaces; see
+        :mod:`treesearch.sandbox.backends` for what is still confined).
     on_event: called with every event as it is logged (progress displays).
 
     To evolve programs for a scored (not pass/fail) problem, see :func:`treesearch.evolve_solution`.
@@ -125,6 +131,10 @@ async def asearch(
         run_dir.mkdir(parents=True, exist_ok=True)
 
     model_name = policy.name if policy is not None else _model_name(model)
+    if sandbox is None:  # first: without an isolating sandbox, no model is asked for code
+        from treesearch.sandbox import Sandbox
+
+        sandbox = Sandbox(sandbox_backend, trusted_code=model_name == SIM_MODEL)
     builds_critic = critic is None and value == "hybrid" and (policy is None or model is not None)
     discriminator = None
     if policy is None or builds_critic:
@@ -133,10 +143,6 @@ async def asearch(
         policy = policy or built_policy
         critic = critic or built_critic
     value_model = _value_model(value, critic)
-    if sandbox is None:
-        from treesearch.sandbox import Sandbox
-
-        sandbox = Sandbox()
 
     if run_dir is not None:
         write_json(run_dir / "config.json", {

@@ -3,6 +3,12 @@
 Every bad input — a malformed problem file, an unknown model, a missing key, a bad argument — ends
 with one clear ``error:`` line on stderr and exit status 2; a model service that keeps failing ends
 with status 1.
+
+Model-written code runs only in bubblewrap: where it cannot run, ``solve``, ``demo``, ``eval``,
+``swebench`` and ``evolve`` stop before the first model call, saying why and how to fix it, unless
+``--sandbox unsafe-rlimit`` accepts the rlimit backend (no namespaces). ``--model sim`` runs mutations
+of each problem's reference solution, which may fall back to the rlimit backend by themselves (a
+note says so).
 """
 
 from __future__ import annotations
@@ -17,6 +23,12 @@ from typing import Any
 
 from treesearch.export.files import safe_name
 from treesearch.local import serve_if_local
+from treesearch.sandbox.cli import (
+    add_sandbox_argument,
+    open_sandbox,
+    positive_int,
+    whole_number,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "problems"
@@ -79,13 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
                                        "or 'sim' for the simulated coder (default: $TREESEARCH_MODEL)")
         p.add_argument("--api-base", help="OpenAI-compatible server URL (default: $TREESEARCH_API_BASE)")
         p.add_argument("--strategy", default="mcts", choices=["mcts", "best_of_n", "self_debug", "beam"])
-        p.add_argument("--budget", type=_positive_int, default=default_budget, help="max LLM calls per problem")
-        p.add_argument("--concurrency", type=_positive_int, default=4, help="expansions in flight")
+        p.add_argument("--budget", type=positive_int("LLM calls"), default=default_budget,
+                       help="max LLM calls per problem")
+        p.add_argument("--concurrency", type=positive_int("expansions"), default=4, help="expansions in flight")
         if repeat_seed:
-            p.add_argument("--seed", type=int, action="append", dest="seeds", help="repeatable (default 0)")
+            p.add_argument("--seed", type=whole_number, action="append", dest="seeds", help="repeatable (default 0)")
         else:
-            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--seed", type=whole_number, default=0)
         p.add_argument("--value", default="hybrid", choices=["hybrid", "execution"])
+        add_sandbox_argument(p)
 
     demo = sub.add_parser("demo", help=f"the example problems, on the local model ({DEMO_MODEL}) or --model sim")
     model_args(demo, default_budget=None)
@@ -119,21 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="a strategy over HumanEval, HumanEval+ or MBPP, judged on hidden tests")
     ev.add_argument("--dataset", required=True, choices=["humaneval", "humaneval+", "mbpp"])
     ev.add_argument("--data-dir", type=Path, help="where the data files are (default: $TREESEARCH_DATA, the user cache)")
-    ev.add_argument("--limit", type=_positive_int, help="the first N problems")
+    ev.add_argument("--limit", type=positive_int("problems"), help="the first N problems")
     ev.add_argument("--ids", nargs="+", help="these problem ids (e.g. HumanEval/0)")
     model_args(ev, repeat_seed=True)
-    ev.add_argument("--workers", type=_positive_int, default=2, help="problems searched at once")
+    ev.add_argument("--workers", type=positive_int("problems searched at once"), default=2,
+                    help="problems searched at once")
     add_executor_arguments(ev)
     ev.add_argument("--out", type=Path, required=True, help="results directory (resumed if it exists)")
     ev.set_defaults(run=run_eval_command)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _model(args: argparse.Namespace, default: str | None = None) -> str:
@@ -146,12 +154,11 @@ def _model(args: argparse.Namespace, default: str | None = None) -> str:
     return check_model(model, args.api_base)  # fails now, with what to set, not after the first call
 
 
-async def _search_and_judge(problem: Any, args: argparse.Namespace, model: str, out: Path, progress: Any = None):
+async def _search_and_judge(problem: Any, args: argparse.Namespace, model: str, out: Path, sandbox: Any,
+                            progress: Any = None):
     from treesearch.api import asearch
     from treesearch.judgement import judge
-    from treesearch.sandbox import Sandbox
 
-    sandbox = Sandbox()
     result = await asearch(
         problem, model=model, strategy=args.strategy, budget=args.budget, concurrency=args.concurrency,
         seed=args.seed, value=args.value, out=out, api_base=args.api_base, sandbox=sandbox, on_event=progress,
@@ -166,10 +173,11 @@ def run_solve(args: argparse.Namespace) -> int:
 
     problem = CodeProblem.from_file(args.problem)
     model = _model(args)
-    out = args.out or Path("runs") / f"solve-{safe_name(problem.id)}-{time.strftime('%Y%m%d-%H%M%S')}"
     console = _console(stderr=True)
-    with _Progress(console, args.budget, problem.id) as progress:
-        result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, progress.on_event))
+    sandbox = open_sandbox(args.sandbox, model, console)
+    out = args.out or Path("runs") / f"solve-{safe_name(problem.id)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with sandbox, _Progress(console, args.budget, problem.id) as progress:
+        result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, sandbox, progress.on_event))
     if result.best is not None:
         print(result.best.code)
     console.print(
@@ -221,6 +229,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.budget is None:
         args.budget = DEMO_BUDGET["sim" if simulated else "real"]
     console = _console()
+    sandbox = open_sandbox(args.sandbox, model, console)  # before the local model server starts
     if simulated:
         console.print("[dim]model: sim — the built-in simulated coder (a model of an LLM coder, offline); "
                       "these are simulator results, not an LLM's[/]")
@@ -230,7 +239,7 @@ def run_demo(args: argparse.Namespace) -> int:
     for problem in problems:
         out = args.out / safe_name(problem.id)
         with _Progress(console, args.budget, problem.id) as progress:
-            result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, progress.on_event))
+            result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, sandbox, progress.on_event))
         rows.append({
             "problem_id": problem.id, "solved_visible": result.solved, "passed_hidden": judgement.passed_base,
             "value": result.best.value if result.best else None, "stopped_because": result.stopped_because,
@@ -249,6 +258,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     console.print(table)
     hidden = sum(1 for r in rows if r["passed_hidden"])
+    sandbox.close()
     console.print(f"{hidden}/{len(rows)} final programs pass their hidden tests; run directories under {args.out}/")
     write_json(args.out / "summary.json", {"model": model, "strategy": args.strategy, "budget": args.budget, "problems": rows})
     return 0
@@ -259,6 +269,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from treesearch.evaluation import (
         EvalSettings,
         load_dataset,
+        process_sandbox,
         run_eval,
         select_problems,
         summarise,
@@ -267,6 +278,10 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from treesearch.executors import make_executor
 
     model = _model(args)
+    console = _console()
+    # This process's sandbox (the local executor's searches share it; Ray workers check their own):
+    # where it cannot isolate the model's code, the run stops here, before any model call.
+    open_sandbox(args.sandbox, model, console, lambda: process_sandbox(args.sandbox, model == "sim"))
     executor = make_executor(args.executor, args.workers, args.ray_address)
     if args.executor == "local":
         serve_if_local(model, args.workers * args.concurrency, args.out)
@@ -274,9 +289,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         dataset=args.dataset, model=model, strategy=args.strategy, budget=args.budget,
         seeds=tuple(args.seeds or [0]), workers=args.workers, concurrency=args.concurrency,
-        value=args.value, api_base=args.api_base,
+        value=args.value, api_base=args.api_base, sandbox_backend=args.sandbox,
     )
-    console = _console()
     if model == "sim":
         console.print("[dim]model: sim — simulated coder; these are simulator figures, not an LLM's[/]")
     total = len(problems) * len(settings.seeds)

@@ -110,6 +110,7 @@ class EvalSettings:
     api_base: str | None = None
     config: dict[str, Any] | None = None
     total_limits: dict[str, Any] | None = None  # Budget limits across every search of the run
+    sandbox_backend: str = "auto"  # see treesearch.sandbox.Sandbox; "sim" may fall back to rlimit on "auto"
 
 
 async def run_eval(
@@ -145,7 +146,7 @@ async def search_and_judge(item: tuple[CodeProblem, int], settings: EvalSettings
     from treesearch.judgement import judge
 
     problem, seed = item
-    sandbox = process_sandbox()
+    sandbox = process_sandbox(settings.sandbox_backend, settings.model == "sim")  # before any model call
     result = await asearch(
         problem, model=settings.model, strategy=settings.strategy,
         budget=linked_budget(shared, max_calls=settings.budget),
@@ -168,12 +169,13 @@ async def search_and_judge(item: tuple[CodeProblem, int], settings: EvalSettings
 
 
 @functools.cache
-def process_sandbox() -> Any:
-    """One sandbox pool per process, shared by the searches that run in it (the driver's for
-    ``local``, each Ray worker's own for ``ray``)."""
+def process_sandbox(backend: str = "auto", trusted_code: bool = False) -> Any:
+    """One sandbox pool per process (and choice), shared by the searches that run in it (the
+    driver's for ``local``, each Ray worker's own for ``ray``). A SandboxError where ``backend``
+    cannot run: "auto" without bubblewrap, unless ``trusted_code`` (the simulated coder's)."""
     from treesearch.sandbox import Sandbox
 
-    return Sandbox()
+    return Sandbox(backend, trusted_code=trusted_code)
 
 
 # ---------------------------------------------------------------------- the summary

@@ -2,7 +2,8 @@
 
 Before the visible tests pass it judges how close the program is; once they pass it judges
 generality and edge cases (what the visible tests cannot show). An unreadable score is asked again
-once; after that the critique is neutral (0.5) and says so, never an exception.
+once, at a temperature of at least :data:`~policies.llm_policy.RETRY_TEMPERATURE` (a greedy critic would
+write the same reply again); after that the critique is neutral (0.5) and says so, never an exception.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from policies.llm_policy import RETRY_TEMPERATURE
 from treesearch.contracts import Candidate, Evaluation
 from treesearch.parsing import extract_score
 from treesearch.problems import CodeProblem
@@ -38,10 +40,12 @@ class LLMCritic:
 
 async def ask_score(client: Any, prompt: str, temperature: float, who: str) -> Evaluation:
     """A 0-10 score read from the model's reply to ``prompt`` (its last ``Score: N`` line), scaled to
-    [0, 1], with the reply as the explanation; asked again once, then neutral."""
+    [0, 1], with the reply as the explanation; asked again once (at a temperature of at least
+    RETRY_TEMPERATURE), then neutral."""
     messages = [{"role": "user", "content": prompt}]
     for attempt in range(2):
-        (completion,) = await client.complete(messages, n=1, temperature=temperature)
+        (completion,) = await client.complete(
+            messages, n=1, temperature=temperature if attempt == 0 else max(temperature, RETRY_TEMPERATURE))
         score = extract_score(completion.text, scale=10)
         if score.ok:
             return Evaluation(score.value, {"critique": score.value}, completion.text.strip()[:2000])

@@ -21,6 +21,15 @@ from typing import Any
 
 from treesearch.archive import SELECTION_RULES
 from treesearch.executors import add_executor_arguments
+from treesearch.sandbox.cli import (
+    add_sandbox_argument,
+    count,
+    number,
+    open_sandbox,
+    positive_float,
+    positive_int,
+    whole_number,
+)
 
 ARCHIVE_FILE = "archive.sqlite"
 
@@ -38,37 +47,31 @@ def add_evolve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--api-base", help="OpenAI-compatible server URL for --model")
     p.add_argument("--meta-model", help="the model that proposes changes (default: 'sim' with --model sim, else --model)")
     p.add_argument("--meta-api-base", help="OpenAI-compatible server URL for --meta-model")
-    p.add_argument("--generations", type=_count(0), default=5)
-    p.add_argument("--children-per-generation", type=_count(1), default=2)
-    p.add_argument("--stage-sizes", type=_count(1), nargs="+", default=[10, 30], metavar="N",
+    p.add_argument("--generations", type=count(0, "generations"), default=5)
+    p.add_argument("--children-per-generation", type=positive_int("children"), default=2)
+    p.add_argument("--stage-sizes", type=positive_int("problems"), nargs="+", default=[10, 30], metavar="N",
                    help="problems per evaluation stage, nested: the first N of the dataset (default 10 30)")
-    p.add_argument("--thresholds", type=float, nargs="*", default=[0.4], metavar="SCORE",
+    p.add_argument("--thresholds", type=number, nargs="*", default=[0.4], metavar="SCORE",
                    help="score a stage needs for the next one, one per stage but the last (default 0.4)")
-    p.add_argument("--stage-timeout", type=float, default=1800.0, metavar="S",
+    p.add_argument("--stage-timeout", type=positive_float("seconds"), default=1800.0, metavar="S",
                    help="hard wall-clock limit on one stage's evaluation of one variant (default 1800 s)")
-    p.add_argument("--budget", type=_count(1), default=4, help="LLM calls per problem, the same for every variant")
-    p.add_argument("--workers", type=_count(1), default=2, help="problems searched at once")
+    p.add_argument("--budget", type=positive_int("LLM calls"), default=4,
+                   help="LLM calls per problem, the same for every variant")
+    p.add_argument("--workers", type=positive_int("problems searched at once"), default=2,
+                   help="problems searched at once")
     add_executor_arguments(p)
     p.add_argument("--selection", choices=SELECTION_RULES, default="dgm", help="parent-selection rule (default dgm)")
-    p.add_argument("--confirmations", type=_count(1), default=2,
+    p.add_argument("--confirmations", type=positive_int("evaluations"), default=2,
                    help="final-stage evaluations (seeds) a new best needs before it is trusted (default 2)")
-    p.add_argument("--crossover-rate", type=float, default=0.0, help="share of children crossing two parents")
-    p.add_argument("--attempts", type=_count(1), default=3, help="proposals per child before its slot is given up")
-    p.add_argument("--meta-budget", type=_count(1), help="max meta-model calls in this invocation")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crossover-rate", type=number, default=0.0, help="share of children crossing two parents")
+    p.add_argument("--attempts", type=positive_int("proposals"), default=3,
+                   help="proposals per child before its slot is given up")
+    p.add_argument("--meta-budget", type=positive_int("meta-model calls"), help="max meta-model calls in this invocation")
+    p.add_argument("--seed", type=whole_number, default=0)
     p.add_argument("--out", type=Path, required=True, help="run directory (resumed when it holds a run)")
+    add_sandbox_argument(p)
     p.set_defaults(run=run_evolve)
     return p
-
-
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def run_evolve(args: argparse.Namespace) -> int:
@@ -76,10 +79,11 @@ def run_evolve(args: argparse.Namespace) -> int:
     from treesearch.config import ConfigError
     from treesearch.datasets import DatasetError
     from treesearch.llm import LLMError
+    from treesearch.sandbox import SandboxError
 
     try:
         return _evolve(args)
-    except (ValueError, FileNotFoundError, ConfigError, DatasetError) as e:
+    except (ValueError, FileNotFoundError, ConfigError, DatasetError, SandboxError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except LLMError as e:
@@ -93,7 +97,7 @@ def _evolve(args: argparse.Namespace) -> int:
     from treesearch.archive import Archive, Stage
     from treesearch.budget import Budget
     from treesearch.config import check_model, llm_client
-    from treesearch.evaluation import EvalSettings, load_dataset
+    from treesearch.evaluation import EvalSettings, load_dataset, process_sandbox
     from treesearch.evolve.agent_proposers import AgentProposer, LLMMetaModel, SimulatedMetaModel
     from treesearch.evolve.agents import AgentEvaluator, AgentFormat, describe_params
     from treesearch.evolve.loop import EvolutionSettings, generation_records, run_evolution
@@ -102,6 +106,9 @@ def _evolve(args: argparse.Namespace) -> int:
     from treesearch.export.files import write_json
 
     model = check_model(args.model, args.api_base)  # fails now, with what to set, not after the first call
+    # The agents' code runs only isolated: where it cannot be, stop now, before any model call (this
+    # process's sandbox is the one the local executor's evaluations use; Ray workers check their own).
+    open_sandbox(args.sandbox, model, None, lambda: process_sandbox(args.sandbox, model == "sim"))
     meta_model = args.meta_model or ("sim" if model == "sim" else model)
     if len(args.thresholds) != len(args.stage_sizes) - 1:
         raise ValueError(f"{len(args.stage_sizes)} stage(s) need {len(args.stage_sizes) - 1} threshold(s), "
@@ -117,7 +124,8 @@ def _evolve(args: argparse.Namespace) -> int:
                 "children_per_generation": args.children_per_generation}
     evaluator = AgentEvaluator(problems, args.stage_sizes, args.out,
                                EvalSettings(dataset=args.dataset, model=model, budget=args.budget,
-                                            workers=args.workers, api_base=args.api_base),
+                                            workers=args.workers, api_base=args.api_base,
+                                            sandbox_backend=args.sandbox),
                                make_executor(args.executor, args.workers, args.ray_address))
     meta_budget = Budget(max_calls=args.meta_budget)
     if meta_model == "sim":

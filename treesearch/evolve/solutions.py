@@ -89,6 +89,7 @@ async def aevolve_solution(
     sandbox: Any = None,
     cache: Any = True,
     on_generation: Callable[[GenerationRecord], None] | None = None,
+    sandbox_backend: str = "auto",
 ) -> EvolutionResult:
     """Evolve programs for ``problem`` (a :class:`CodeProblem`, a problem file, or its dict) scored
     by ``evaluator``.
@@ -104,7 +105,9 @@ async def aevolve_solution(
         children made by crossing two parents, confirmations: final-stage evaluations before a
         record is trusted, attempts: proposals per child before its slot is given up.
     out: the run directory (resumed when it holds an archive). on_generation: hears each
-        generation's :class:`GenerationRecord` as it completes.
+        generation's :class:`GenerationRecord` as it completes. sandbox_backend: for the sandbox
+        built here (see :func:`treesearch.search`): "auto" stops before any model call where
+        bubblewrap cannot run (but ``"sim"`` may fall back), "unsafe-rlimit" accepts the rlimit backend.
     """
     from treesearch.config import resolve_model_name
     from treesearch.sandbox import Sandbox
@@ -132,10 +135,11 @@ async def aevolve_solution(
                 "sharpness": sharpness, "crossover_rate": crossover_rate, "confirmations": confirmations,
                 "first_programs": first_programs, "initial": initial, "children_per_generation": children_per_generation,
                 "stages": [asdict(s) for s in stages]}
+    own_sandbox = sandbox is None
+    # First: without an isolating sandbox, no model is asked for code (and no archive is started).
+    sandbox = sandbox or Sandbox(sandbox_backend, trusted_code=model_name == "sim")
     archive = Archive(run_dir / ARCHIVE_FILE if run_dir is not None else ":memory:",
                       ProgramFormat(problem.entry_point if problem.kind == "function" else None), identity)
-    own_sandbox = sandbox is None
-    sandbox = sandbox or Sandbox()
     runs_before = len(sandbox.call_log)
 
     async def evaluate(variant: Variant, stage: int, _seed: int) -> StageResult:

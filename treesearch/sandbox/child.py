@@ -662,7 +662,9 @@ def run_stdio(job, channel, code):
 
 def confine(job):
     """What the harness sets on itself, so the parent can spawn without a slow, fork-unsafe
-    preexec_fn: rlimits and the uid; and stdin, which carried the job, becomes /dev/null."""
+    preexec_fn: rlimits, the rlimit backend's Landlock and seccomp confinement (``confine.py``, sent
+    as a code object: it imports ctypes, so only that backend pays for it) and the uid; and stdin,
+    which carried the job, becomes /dev/null. Any failure here ends the harness before "ready"."""
     for name, value in job["rlimits"]:
         resource.setrlimit(getattr(resource, name), (value, value))
     null = posix.open("/dev/null", posix.O_RDONLY)
@@ -670,6 +672,11 @@ def confine(job):
     posix.close(null)
     if job["uid"] is not None:
         posix.chown(".", job["uid"], job["uid"])
+    if job["confine"] is not None:
+        namespace = {"__name__": "treesearch_sandbox_confine", "__builtins__": builtins}
+        exec(job["confine_code"], namespace)
+        namespace["apply"](job["confine"])
+    if job["uid"] is not None:
         posix.setgroups([])
         posix.setgid(job["uid"])
         posix.setuid(job["uid"])

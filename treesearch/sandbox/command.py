@@ -15,9 +15,13 @@ that dies with the command, the pids cgroup when the engine is root) plus:
 * stdout and stderr interleaved in one pipe, of which the first and last ``output_bytes / 2``
   bytes are kept (the middle of a flood is dropped, not the end where tracebacks and summaries are).
 
-With the ``rlimit`` backend (no bubblewrap) commands run in the work directory as the engine's own
-user, with the rlimits and the wall limit but without file-system or network isolation: the
-backend's probe warns about that.
+With the ``rlimit`` backend (no bubblewrap; "unsafe-rlimit", or "auto" for trusted commands) commands
+run in the work directory as the engine's own user, with the rlimits, the wall limit and what the
+kernel offers of ``confine.py``: Landlock (writable: the work directory and the command's own temp
+dir, ``$TMPDIR``; readable: what bubblewrap would show, and ``/proc``; no TCP; no signals out) and the
+seccomp filter (no socket but unix ones). The backend's warnings say what does not hold. A root
+engine runs only trusted commands so (the simulated coder's): a model's commands would run as root,
+and as another user they could not work in the engine's checkout, so that is a SandboxError.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from treesearch.sandbox.backends import Backend, SandboxError, probe_backend
+from treesearch.sandbox.backends import Backend, RlimitBackend, SandboxError, confine_source, probe_backend
 from treesearch.sandbox.limits import Limits
 
 # Commands are heavier than one candidate program (a test suite imports a whole package), so their
@@ -42,12 +46,16 @@ from treesearch.sandbox.limits import Limits
 COMMAND_LIMITS = Limits(wall_s=120.0, test_s=120.0, cpu_s=120.0, memory_mb=4096, file_size_mb=64,
                         open_files=1024, processes=64, output_bytes=256 << 10)
 
-# Sets the rlimits on itself, then becomes the shell; argv: limits (JSON), command, the run marker
-# (kept as the shell's $0 so the run's processes stay findable by it).
+# Sets the rlimits on itself (and confines itself: the rlimit backend prepends confine.py), then
+# becomes the shell; argv: {"rlimits", "confine"} (JSON), command, the run marker (kept as the
+# shell's $0 so the run's processes stay findable by it).
 LAUNCHER = (
     "import json,os,resource,sys\n"
-    "for name,value in json.loads(sys.argv[1]):\n"
+    "job=json.loads(sys.argv[1])\n"
+    "for name,value in job['rlimits']:\n"
     " resource.setrlimit(getattr(resource,name),(value,value))\n"
+    "if job['confine'] is not None:\n"
+    " apply(job['confine'])\n"
     "os.execv('/bin/sh',['/bin/sh','-c',sys.argv[2],sys.argv[3]])\n"
 )
 
@@ -78,13 +86,14 @@ class CommandRunner:
     """Runs shell commands in the sandbox, at most ``max_concurrency`` at once (worker threads).
 
     ``python``: the interpreter commands get as ``python`` (default: the engine's own, with its
-    virtualenv); its installation and virtualenv are bound read-only. ``backend``: as for
-    :class:`~treesearch.sandbox.Sandbox`.
+    virtualenv); its installation and virtualenv are bound read-only. ``backend`` and
+    ``trusted_code``: as for :class:`~treesearch.sandbox.Sandbox` (see the module docstring for
+    the rlimit backend's commands).
     """
 
     def __init__(self, backend: str = "auto", limits: Limits | None = None, max_concurrency: int | None = None,
-                 python: str | None = None) -> None:
-        self._backend: Backend = probe_backend(backend)
+                 python: str | None = None, trusted_code: bool = False) -> None:
+        self._backend: Backend = probe_backend(backend, trusted_code=trusted_code, commands=True)
         self.limits = limits or COMMAND_LIMITS
         self.python = os.path.abspath(python or sys.executable)
         if not os.access(self.python, os.X_OK):
@@ -95,6 +104,11 @@ class CommandRunner:
     @property
     def backend(self) -> str:
         return self._backend.name
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the backend does not isolate here (empty for a fully working bubblewrap)."""
+        return self._backend.warnings
 
     async def run(self, command: str, workdir: str | Path, limits: Limits | None = None,
                   env: dict[str, str] | None = None) -> CommandResult:
@@ -143,12 +157,13 @@ def run_command(backend: Backend, command: str, workdir: str, limits: Limits, re
                 env: dict[str, str] | None = None) -> CommandResult:
     """Run ``command`` in a fresh sandbox with ``workdir`` writable; blocks until it ends or is killed."""
     started = time.monotonic()
-    launcher = [backend.python, "-I", "-S", "-c", LAUNCHER]
-    spawn = backend.spawn(launcher, limits, workdir, read_only)
+    code = confine_source() + "\n" + LAUNCHER if isinstance(backend, RlimitBackend) else LAUNCHER
+    spawn = backend.spawn([backend.python, "-I", "-S", "-c", code], limits, workdir, read_only)
     rlimits = [(name, spawn.nproc if name == "RLIMIT_NPROC" else value) for name, value in limits.rlimits()]
     # The backend appended the run marker as the last argument; the launcher gets it after the command.
     *argv, marker = spawn.argv
-    argv += [json.dumps([(n, v) for n, v in rlimits if v is not None]), command, marker]
+    job = {"rlimits": [(n, v) for n, v in rlimits if v is not None], "confine": spawn.confine}
+    argv += [json.dumps(job), command, marker]
     try:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

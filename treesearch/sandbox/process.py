@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from treesearch.sandbox import child
-from treesearch.sandbox.backends import Backend, SandboxError
+from treesearch.sandbox.backends import Backend, SandboxError, confine_source
 from treesearch.sandbox.limits import Limits
 from treesearch.sandbox.values import ProtocolError
 
@@ -56,6 +56,12 @@ def harness_code() -> types.CodeType:
     """child.py compiled once per engine; optimize=2 drops its docstrings (half of the bytes sent)."""
     path = Path(child.__file__)
     return compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True, optimize=2)
+
+
+@functools.lru_cache(maxsize=1)
+def confine_code() -> types.CodeType:
+    """confine.py compiled once per engine, for harnesses that confine themselves (rlimit backend)."""
+    return compile(confine_source(), "confine.py", "exec", dont_inherit=True, optimize=2)
 
 
 def python_command(python: str) -> list[str]:
@@ -110,6 +116,7 @@ def _launch_once(backend: Backend, job: dict[str, Any], limits: Limits, deadline
     full_job = {
         **job, "result_fd": result_write, "test_s": limits.test_s, "output_bytes": limits.output_bytes,
         "rlimits": [(name, value) for name, value in rlimits if value is not None], "uid": spawn.uid,
+        "confine": spawn.confine, "confine_code": confine_code() if spawn.confine is not None else None,
     }
     try:
         payload = marshal.dumps((harness_code(), full_job))

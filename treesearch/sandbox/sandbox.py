@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from treesearch.problems import KINDS, TestCase
-from treesearch.sandbox.backends import Backend, SandboxError, probe_backend
+from treesearch.sandbox.backends import Backend, SandboxError, bwrap_problems, probe_backend
 from treesearch.sandbox.harness import test_fingerprint
 from treesearch.sandbox.limits import Limits
 from treesearch.sandbox.result import ExecutionResult
@@ -34,9 +34,12 @@ class CallRecord:
 class Sandbox:
     """Runs untrusted programs on tests in isolated processes.
 
-    ``backend``: "auto" (bubblewrap if it works here, else the rlimit fallback, with a
-    RuntimeWarning saying what it does not isolate),
-    "bwrap" (raise SandboxError if it cannot run) or "rlimit". Runs go through a pool of
+    ``backend``: "auto" (bubblewrap; where it cannot run, SandboxError saying why and how to fix it,
+    unless ``trusted_code``), "bwrap" (the same, without the exception) or "unsafe-rlimit" (the
+    rlimit backend, without namespaces: see ``backends.py`` for what it still confines; "rlimit" is
+    its old name). ``trusted_code``: the caller vouches for the programs (the simulated coder's
+    mutations of a reference solution), so "auto" may fall back to the rlimit backend; it says so
+    with a RuntimeWarning, as the rlimit backend always does. Runs go through a pool of
     ``max_concurrency`` worker threads, each waiting on one sandboxed process, so at most that many
     sandboxes run at once however many coroutines call :meth:`run`. The default is two per CPU: a
     run spends part of its life blocked (starting processes, setting up and tearing down
@@ -48,10 +51,12 @@ class Sandbox:
     """
 
     def __init__(self, backend: str = "auto", limits: Limits | None = None,
-                 max_concurrency: int | None = None, python: str | None = None) -> None:
-        self._backend: Backend = probe_backend(backend, python)
+                 max_concurrency: int | None = None, python: str | None = None, trusted_code: bool = False) -> None:
+        self._backend: Backend = probe_backend(backend, python, trusted_code)
+        self.requested = backend
+        self._python = python
         if self._backend.warnings:
-            warnings.warn("sandbox: " + "; ".join(self._backend.warnings), RuntimeWarning, stacklevel=2)
+            warnings.warn("sandbox: " + self.describe(), RuntimeWarning, stacklevel=2)
         self.limits = limits or Limits()
         self.max_concurrency = max_concurrency or 2 * (os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sandbox")
@@ -67,6 +72,20 @@ class Sandbox:
     def warnings(self) -> tuple[str, ...]:
         """What this backend does not isolate here (empty for a fully working bubblewrap)."""
         return self._backend.warnings
+
+    @property
+    def isolates(self) -> frozenset[str]:
+        """Which of "files", "network", "signals", "secrets" the backend keeps candidates from here."""
+        return self._backend.isolates
+
+    def describe(self) -> str:
+        """One line: the backend, why it is the rlimit one, and what it does not isolate."""
+        if self._backend.name != "rlimit":
+            return "; ".join((f"backend {self.backend}", *self.warnings))
+        why = ("chosen with unsafe-rlimit" if self.requested in ("unsafe-rlimit", "rlimit") else
+               "trusted code, bubblewrap unavailable (" + "; ".join(bwrap_problems(self._python)) + ")")
+        kept = ", ".join(sorted(self.isolates)) or "nothing"
+        return "; ".join((f"backend rlimit ({why}); it confines: {kept}", *self.warnings))
 
     async def run(
         self, code: str, problem_kind: str, tests: list[TestCase], entry_point: str | None = None,

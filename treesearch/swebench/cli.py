@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from treesearch.executors import add_executor_arguments
+from treesearch.sandbox.cli import (
+    add_sandbox_argument,
+    positive_float,
+    positive_int,
+    print_sandbox_note,
+    whole_number,
+)
 
 LITE_FILE = "SWE-bench_Lite-test.json"
 
@@ -27,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or the user cache)")
     parser.add_argument("--data-dir", type=Path, help="where to look for the default instance file")
     parser.add_argument("--ids", nargs="+", help="these instance ids, in this order")
-    parser.add_argument("--limit", type=_positive_int, help="the first N instances (after --ids)")
+    parser.add_argument("--limit", type=positive_int("instances"), help="the first N instances (after --ids)")
     parser.add_argument("--repos-dir", type=Path,
                         help="local clones or bare mirrors: DIR/<owner>__<name>[.git] or DIR/<owner>/<name>[.git]")
     parser.add_argument("--clone-missing", action="store_true",
@@ -37,15 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", default="mcts",
                         help="mcts (tree search over hypotheses and attempts) or linear (one hypothesis, an attempt "
                              "and its repairs in a row)")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="instances searched at once")
+    parser.add_argument("--workers", type=positive_int("instances searched at once"), default=1,
+                        help="instances searched at once")
     add_executor_arguments(parser)
-    parser.add_argument("--concurrency", type=_positive_int, default=2, help="expansions in flight per instance")
-    parser.add_argument("--budget", type=_positive_int, default=40, help="max LLM calls per instance")
-    parser.add_argument("--max-cost", type=_positive_float, help="max USD per instance")
-    parser.add_argument("--max-total-cost", type=_positive_float, help="max USD for the whole run")
-    parser.add_argument("--width", type=_positive_int, default=2, help="hypotheses per expansion of the issue")
-    parser.add_argument("--max-steps", type=_positive_int, default=12, help="actions per attempt")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--concurrency", type=positive_int("expansions"), default=2,
+                        help="expansions in flight per instance")
+    parser.add_argument("--budget", type=positive_int("LLM calls"), default=40, help="max LLM calls per instance")
+    parser.add_argument("--max-cost", type=positive_float("USD"), help="max USD per instance")
+    parser.add_argument("--max-total-cost", type=positive_float("USD"), help="max USD for the whole run")
+    parser.add_argument("--width", type=positive_int("hypotheses"), default=2,
+                        help="hypotheses per expansion of the issue")
+    parser.add_argument("--max-steps", type=positive_int("actions"), default=12, help="actions per attempt")
+    parser.add_argument("--seed", type=whole_number, default=0)
     parser.add_argument("--python", help="the interpreter the repositories' code and tests run with (default: this one)")
     parser.add_argument("--local-eval", action="store_true",
                         help="after the search, run FAIL_TO_PASS and PASS_TO_PASS here (unofficial; needs the repository's "
@@ -53,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-name", default="princeton-nlp/SWE-bench_Lite",
                         help="the dataset named in the printed official evaluation command")
     parser.add_argument("--out", type=Path, required=True, help="output directory (resumed if it exists)")
+    add_sandbox_argument(parser)
 
 
 def add_swebench_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -80,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 def run_swebench(args: argparse.Namespace) -> int:
     from treesearch.config import ConfigError
     from treesearch.datasets import DatasetError
+    from treesearch.sandbox import SandboxError
     from treesearch.swebench.problem import InstanceError
 
     try:
         problems, settings = _prepare(args)
-    except (InstanceError, ConfigError, DatasetError, ValueError) as e:
+    except (InstanceError, ConfigError, DatasetError, SandboxError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return _run(problems, settings, args)
@@ -93,11 +105,10 @@ def run_swebench(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> tuple[list[Any], Any]:
     from treesearch.datasets import find_data_file
     from treesearch.evaluation import select_problems
+    from treesearch.sandbox.command import CommandRunner
     from treesearch.swebench.problem import load_instances
     from treesearch.swebench.runner import SIM_MODEL, RunSettings
 
-    path = args.instances or find_data_file(LITE_FILE, args.data_dir)
-    problems = select_problems(load_instances(path), args.ids, args.limit)
     model = (args.model or os.environ.get("TREESEARCH_MODEL") or "").strip()
     if not model:
         raise ValueError("no model configured: pass --model (a litellm model string, or 'sim' for the offline "
@@ -106,6 +117,13 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Any], Any]:
         from treesearch.config import check_model
 
         check_model(model, args.api_base)  # fails now, saying what to set, not at the first call
+    # The model's commands run only isolated: where they cannot be, stop now (SandboxError), before
+    # anything is loaded or any model asked. Workers open their own runners (on Ray, on their machine).
+    with CommandRunner(args.sandbox, max_concurrency=1, trusted_code=model == SIM_MODEL) as runner:
+        if runner.backend != "bwrap" or runner.warnings:
+            print_sandbox_note(f"backend {runner.backend}; " + "; ".join(runner.warnings))
+    path = args.instances or find_data_file(LITE_FILE, args.data_dir)
+    problems = select_problems(load_instances(path), args.ids, args.limit)
     if args.repos_dir is not None and not args.repos_dir.is_dir():
         raise ValueError(f"--repos-dir {args.repos_dir} is not a directory")
     if args.python is not None and not os.access(args.python, os.X_OK):
@@ -114,7 +132,7 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Any], Any]:
         model=model, api_base=args.api_base, strategy=args.strategy, budget=args.budget, max_cost=args.max_cost,
         max_total_cost=args.max_total_cost, workers=args.workers, concurrency=args.concurrency, width=args.width,
         max_steps=args.max_steps, seed=args.seed, repos_dir=args.repos_dir, clone_missing=args.clone_missing,
-        local_eval=args.local_eval, python=args.python,
+        local_eval=args.local_eval, python=args.python, sandbox_backend=args.sandbox,
     )
     settings.search_config()  # a bad combination of knobs is a ValueError now
     return problems, settings
@@ -208,17 +226,3 @@ class _Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value

@@ -67,6 +67,7 @@ class RunSettings:
     local_eval: bool = False
     python: str | None = None
     cache: Any = True
+    sandbox_backend: str = "auto"  # see CommandRunner: "sim" may fall back to the rlimit backend on "auto"
 
     @property
     def model_name_or_path(self) -> str:
@@ -164,7 +165,8 @@ async def solve_in_worker(item: tuple[RepoProblem, float | None], settings: RunS
     problem, cap = item
     directory = instance_dir(out, problem.instance_id)
     directory.mkdir(parents=True, exist_ok=True)  # the driver made it, but on another node's disk it may not be
-    runner = CommandRunner(python=settings.python, max_concurrency=settings.concurrency)
+    runner = CommandRunner(settings.sandbox_backend, python=settings.python, max_concurrency=settings.concurrency,
+                           trusted_code=settings.model == SIM_MODEL)
     try:
         return await solve(problem, settings, directory, runner, cap)
     finally:

@@ -108,3 +108,26 @@ def test_unknown_ids_are_a_clear_error(tmp_path):
         return
     assert done.returncode == 2
     assert "unknown problem id(s): HumanEval/999" in done.stderr
+
+
+def test_eval_takes_a_folder_of_problem_files_and_refuses_clashing_ids(tmp_path):
+    import shutil
+
+    from treesearch.cli import main
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "problems"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("two_sum", "fizzbuzz"):
+        shutil.copy(examples / f"{name}.json", mine)
+    assert main(["eval", "--problems", str(mine), "--model", "sim", "--budget", "6", "--out", str(tmp_path / "out")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["problem_id"] for r in rows) == ["examples/fizzbuzz", "examples/two_sum"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["dataset"] == "problem files" and summary["problems"] == 2
+
+    clash = tmp_path / "clash.json"
+    shutil.copy(examples / "two_sum.json", clash)
+    done = subprocess.run([sys.executable, "-m", "treesearch.cli", "eval", "--problems", str(mine), str(clash),
+                           "--model", "sim", "--out", str(tmp_path / "out2")], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "problem id 'examples/two_sum' is in both" in done.stderr

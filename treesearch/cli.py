@@ -131,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_local_parser(sub)
 
     ev = sub.add_parser("eval", help="a strategy over HumanEval, HumanEval+ or MBPP, judged on hidden tests")
-    ev.add_argument("--dataset", required=True, choices=["humaneval", "humaneval+", "mbpp"])
+    source = ev.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=["humaneval", "humaneval+", "mbpp"])
+    source.add_argument("--problems", type=Path, nargs="+", metavar="FILE_OR_DIR",
+                        help="your own problem files (see README, Problem files), or directories of them")
     ev.add_argument("--data-dir", type=Path, help="where the data files are (default: $TREESEARCH_DATA, the user cache)")
     ev.add_argument("--limit", type=positive_int("problems"), help="the first N problems")
     ev.add_argument("--ids", nargs="+", help="these problem ids (e.g. HumanEval/0)")
@@ -203,6 +206,11 @@ def _console(stderr: bool = False) -> Any:
 def _demo_files(paths: list[Path] | None, simulated: bool) -> list[Path]:
     if not paths:
         return sorted(EXAMPLES.glob("*.json")) if simulated else [EXAMPLES / f"{name}.json" for name in DEMO_PROBLEMS]
+    return _problem_files(paths)
+
+
+def _problem_files(paths: list[Path]) -> list[Path]:
+    """The problem files named, directories standing for the ``*.json`` files in them."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -264,11 +272,28 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_problems(args: argparse.Namespace) -> list:
+    """A built-in dataset's problems, or those of ``--problems`` files (ids must be distinct)."""
+    from treesearch.evaluation import load_dataset
+    from treesearch.problems import CodeProblem
+
+    if args.dataset:
+        return load_dataset(args.dataset, args.data_dir)
+    files = _problem_files(args.problems)
+    problems = [CodeProblem.from_file(f) for f in files]
+    seen: dict[str, Path] = {}
+    for problem, file in zip(problems, files):
+        if problem.id in seen:
+            raise CLIError(f"problem id {problem.id!r} is in both {seen[problem.id]} and {file}: results are kept "
+                           "per id, so ids must be distinct")
+        seen[problem.id] = file
+    return problems
+
+
 def run_eval_command(args: argparse.Namespace) -> int:
 
     from treesearch.evaluation import (
         EvalSettings,
-        load_dataset,
         process_sandbox,
         run_eval,
         select_problems,
@@ -285,9 +310,9 @@ def run_eval_command(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, args.workers, args.ray_address)
     if args.executor == "local":
         serve_if_local(model, args.workers * args.concurrency, args.out)
-    problems = select_problems(load_dataset(args.dataset, args.data_dir), args.ids, args.limit)
+    problems = select_problems(_eval_problems(args), args.ids, args.limit)
     settings = EvalSettings(
-        dataset=args.dataset, model=model, strategy=args.strategy, budget=args.budget,
+        dataset=args.dataset or "problem files", model=model, strategy=args.strategy, budget=args.budget,
         seeds=tuple(args.seeds or [0]), workers=args.workers, concurrency=args.concurrency,
         value=args.value, api_base=args.api_base, sandbox_backend=args.sandbox,
     )

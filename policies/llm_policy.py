@@ -28,6 +28,9 @@ PROMPTS = Path(__file__).parent / "prompts"
 # The lowest temperature of the call that asks again after an unusable reply: a greedy (temperature 0)
 # model tends to write the same reply again.
 RETRY_TEMPERATURE = 0.7
+# Each kind of call gets the room its answer needs and no more: a small model that rambles is cut off
+# early instead of filling the server's default (a thought list, a fixed program, a short verdict).
+MAX_TOKENS = {"thought": 512, "code": 1024, "debug": 1280, "rethink": 384, "other": 1024}
 
 
 class LLMPolicy:
@@ -73,7 +76,8 @@ class LLMPolicy:
         """``n`` samples parsed by ``parse``; each unusable one is asked again once (with the parse
         error, at a temperature of at least :data:`RETRY_TEMPERATURE`), and every unusable reply is
         counted in ``parse_failures[kind]``."""
-        completions = await self.client.complete(messages, n=n, temperature=self.temperature)
+        params = {"temperature": self.temperature, "max_tokens": MAX_TOKENS.get(kind, MAX_TOKENS["other"])}
+        completions = await self.client.complete(messages, n=n, **params)
         out = []
         for completion in completions:
             parsed: Parsed = parse(completion.text)
@@ -82,7 +86,7 @@ class LLMPolicy:
                 retry = [*messages, {"role": "assistant", "content": completion.text},
                          {"role": "user", "content": f"That reply could not be used: {parsed.error}. Please answer again in the requested format."}]
                 (completion,) = await self.client.complete(
-                    retry, n=1, temperature=max(self.temperature, RETRY_TEMPERATURE))
+                    retry, n=1, **{**params, "temperature": max(self.temperature, RETRY_TEMPERATURE)})
                 parsed = parse(completion.text)
                 if not parsed.ok:
                     self.parse_failures[kind] += 1
@@ -125,7 +129,9 @@ class LLMPolicy:
     async def _rethink(self, ctx: ExpansionContext) -> list[Proposal]:
         numbered = "\n".join(f"Step {i}: {t}" for i, t in enumerate(ctx.thoughts, 1))
         messages = self._messages("rethink", ctx, numbered_thoughts=numbered, code=ctx.code, feedback=ctx.feedback_text)
-        replies = await self._ask(messages, 1, lambda text: _parse_rethink(text, len(ctx.thoughts)), "rethink")
+        template = (self.prompts / "rethink.txt").read_text(encoding="utf-8")
+        replies = await self._ask(messages, 1, lambda text: _parse_rethink(text, len(ctx.thoughts), template, ctx.thoughts),
+                                  "rethink")
         if not replies:
             return []
         (target, rewrite, reason), completion = replies[0]
@@ -175,9 +181,36 @@ _BLAME_KEY_WORDS = ("incorrect", "wrong", "mistake", "error", "faulty")
 _REASON_KEY_WORDS = ("reason", "explan", "why", "rational", "justif", "analysis", "diagnos", "because", "comment")
 
 
-def _parse_rethink(text: str, steps: int) -> Parsed:
+def _parse_rethink(text: str, steps: int, instructions: str = "", thoughts: list[str] | None = None) -> Parsed:
     """(index of the wrong step or None, its rewrite, the reason) from a rethink reply: the JSON object
-    asked for, with any reasonable key names, or prose that names the wrong step and labels its rewrite."""
+    asked for, with any reasonable key names, or prose that names the wrong step and labels its rewrite.
+    A rewrite that mostly repeats ``instructions`` (the prompt's own words) or the step it replaces
+    (``thoughts``) is no rewrite: the reply is unusable."""
+    parsed = _read_rethink(text, steps)
+    if parsed.ok and parsed.value[0] is not None:
+        rewrite = parsed.value[1]
+        if _copied(rewrite, instructions):
+            return Parsed.failure("the rewrite repeats the instructions instead of correcting the step")
+        if thoughts and _words(rewrite) == _words(thoughts[parsed.value[0]]):
+            return Parsed.failure("the rewrite is the step unchanged")
+    return parsed
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _copied(text: str, source: str, n: int = 4, share: float = 0.5) -> bool:
+    """Whether at least ``share`` of ``text``'s word ``n``-grams occur in ``source``."""
+    words, known = _words(text), _words(source)
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return False
+    source_grams = {tuple(known[i:i + n]) for i in range(len(known) - n + 1)}
+    return sum(g in source_grams for g in grams) >= share * len(grams)
+
+
+def _read_rethink(text: str, steps: int) -> Parsed:
     first_failure = None
     for value, _ in json_values(text):
         candidates = [value] if isinstance(value, dict) else \
@@ -249,6 +282,8 @@ def _rethink_from_prose(text: str, steps: int) -> Parsed:
 
 
 def _rethink_result(step: int, rewrite: str, reason: str, steps: int) -> Parsed:
+    if steps == 1 and step > 1 and rewrite:
+        step = 1  # a plan of one step: any step it blames is that one
     if not 0 <= step <= steps:
         return Parsed.failure(f"wrong_step must be between 0 and {steps}")
     if step and not rewrite:

@@ -31,9 +31,9 @@ def scripted(request: dict) -> str:
     if "Propose" in prompt:
         return json.dumps([{"strategy": "Add up every element.", "confidence": 0.9},
                            {"strategy": "Filter the positives, then add them.", "confidence": 0.4}])
-    if "wrong_step" in prompt:
-        return json.dumps({"wrong_step": 1, "rewrite": "Add up only the elements greater than zero.",
-                           "reason": "negative numbers must be left out"})
+    if "Wrong step:" in prompt:
+        return ("Wrong step: 1\nCorrected step: Add up only the elements greater than zero.\n"
+                "Reason: negative numbers must be left out")
     if "Score:" in prompt:
         return "Handles empty lists and negatives.\nScore: 9"
     if "greater than zero" in prompt or "Filter the positives" in prompt:
@@ -59,6 +59,9 @@ def test_mcts_with_rethink_over_http(server, tmp_path, monkeypatch):
     assert result.stopped_because == "solved"
     assert result.model == "openai/gpt-4o-mini"
     assert result.stats["rethinks_tried"] == 1 and result.stats["rethinks_helped"] == 1
+    assert result.stats["parse_failures"] == {}  # every reply in the format its prompt asks for
+    # the first program to pass ends the search, so no critic is asked for a score nobody reads
+    assert not any("Score: N" in r.body["messages"][-1]["content"] for r in server.requests)
     # the rewritten thought keeps its superseded version, and the failed program is superseded
     thoughts = [p for p in result.tree.payload.values() if getattr(p, "kind", "") == "thought"]
     rethought = [t for t in thoughts if len(t.versions) == 2]

@@ -104,10 +104,12 @@ async def asearch(
     problem: a :class:`CodeProblem`, a problem file path, or its dict.
     model: a litellm model string, ``"sim"`` for the simulated coder, or None for
         ``$TREESEARCH_MODEL``. api_base: for local servers (default ``$TREESEARCH_API_BASE``).
-    strategy: mcts | best_of_n | self_debug | beam. budget: max LLM calls (int), a :class:`Budget`,
+    strategy: mcts | best_of_n | self_debug | beam | s_star. budget: max LLM calls (int), a :class:`Budget`,
         or a dict of Budget limits. concurrency: expansions (and so LLM calls) in flight.
         ``strategy`` and ``concurrency`` override ``config``'s; unset, ``config``'s hold (else mcts, 4).
-    value: "hybrid" (RethinkMCTS: 0.8 · pass + 0.2 · critique once all visible tests pass),
+    value: "hybrid" (RethinkMCTS: 0.8 · pass + 0.2 · critique once all visible tests pass; the
+        critic is asked only where its score changes a decision: with ``require_approval`` or
+        without ``early_stop``; else, and for S*, the value is the pass fraction),
         "execution" (pass fraction only) or a ValueModel. With a ``policy`` of your own and neither
         ``critic`` nor ``model``, there is no critic to ask: "hybrid" values by execution alone.
     config: further search knobs (:class:`SearchConfig` or a dict of its fields; ``selection`` may
@@ -135,14 +137,22 @@ async def asearch(
         from treesearch.sandbox import Sandbox
 
         sandbox = Sandbox(sandbox_backend, trusted_code=model_name == SIM_MODEL)
-    builds_critic = critic is None and value == "hybrid" and (policy is None or model is not None)
+    if search_config.strategy == "s_star" and search_config.discriminator_top == 0:
+        from treesearch.engine.baselines import s_star_plan
+
+        chains, _ = s_star_plan(budget.max_calls or search_config.max_iterations)
+        search_config = dataclasses.replace(search_config, discriminator_top=chains)
+    # A critic only where it changes a decision: when the first program to pass every visible test
+    # ends the search and needs no approval, a critique of it would be read by nobody.
+    wants_critic = value == "hybrid" and (search_config.require_approval or not search_config.early_stop)
+    builds_critic = critic is None and wants_critic and (policy is None or model is not None)
     discriminator = None
     if policy is None or builds_critic:
         built_policy, built_critic, discriminator = _build_model_parts(_model_name(model), api_base, budget, seed,
-                                                                       run_dir, search_config, cache)
+                                                                       run_dir, search_config, cache, sandbox)
         policy = policy or built_policy
         critic = critic or built_critic
-    value_model = _value_model(value, critic)
+    value_model = _value_model(value, critic if wants_critic else None)
 
     if run_dir is not None:
         write_json(run_dir / "config.json", {
@@ -226,8 +236,9 @@ def _model_name(model: str | None) -> str:
 
 
 def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: int, run_dir: Path | None,
-                       config: SearchConfig, cache: Any) -> tuple[Any, Any, Any]:
-    """(policy, critic, discriminator) for ``model``."""
+                       config: SearchConfig, cache: Any, sandbox: Any) -> tuple[Any, Any, Any]:
+    """(policy, critic, discriminator) for ``model``: S* picks by running the candidates on inputs
+    the model writes, other strategies by the model's comparison (with ``discriminator_top`` > 1)."""
     if model == SIM_MODEL:
         from policies.simulated import SimulatedCoder
         from value_models.simulated_critic import SimulatedCritic
@@ -237,11 +248,17 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
     from treesearch.config import llm_client
     from value_models.critic import LLMCritic
     from value_models.discriminator import Discriminator
+    from value_models.distinguishing import DistinguishingPick
 
     client = llm_client(model, api_base, budget=budget, concurrency=config.concurrency, log_dir=run_dir, cache=cache)
-    discriminator = Discriminator(client) if config.discriminator_top > 1 else None
+    discriminator = None
+    if config.strategy == "s_star":
+        discriminator = DistinguishingPick(client, sandbox)
+    elif config.discriminator_top > 1:
+        discriminator = Discriminator(client)
     prompts = Path(config.prompts) if config.prompts else PROMPTS
-    return LLMPolicy(client, prompts=prompts), LLMCritic(client), discriminator
+    sampling = {"temperature": config.temperature} if config.temperature is not None else {}
+    return LLMPolicy(client, prompts=prompts, **sampling), LLMCritic(client), discriminator
 
 
 def _value_model(value: str | Any, critic: Any) -> Any:

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help="litellm model string, local/<name or path.gguf> for a model served here, "
                                        "or 'sim' for the simulated coder (default: $TREESEARCH_MODEL)")
         p.add_argument("--api-base", help="OpenAI-compatible server URL (default: $TREESEARCH_API_BASE)")
-        p.add_argument("--strategy", default="mcts", choices=["mcts", "best_of_n", "self_debug", "beam"])
+        p.add_argument("--strategy", default="mcts", choices=["mcts", "best_of_n", "self_debug", "beam", "s_star"])
         p.add_argument("--budget", type=positive_int("LLM calls"), default=default_budget,
                        help="max LLM calls per problem")
         p.add_argument("--concurrency", type=positive_int("expansions"), default=4, help="expansions in flight")

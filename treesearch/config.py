@@ -51,7 +51,9 @@ class ModelConfig:
 
     def client_kwargs(self) -> dict[str, Any]:
         """The :class:`~treesearch.llm.LLMClient` arguments this model needs: ``LLMClient(**c.client_kwargs(), ...)``."""
-        kwargs: dict[str, Any] = {"model": self.model, "api_base": self.api_base, "api_key": self.api_key}
+        # OpenAI-compatible servers (local or --api-base) take a seed per request: see sample_seeds.
+        kwargs: dict[str, Any] = {"model": self.model, "api_base": self.api_base, "api_key": self.api_key,
+                                  "sample_seeds": self.api_base is not None}
         if self.timeout_s is not None:
             kwargs["timeout_s"] = self.timeout_s
         if self.default_params:

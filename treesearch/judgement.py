@@ -25,9 +25,9 @@ async def judge(problem: CodeProblem, code: str | None, sandbox: Any) -> Judgeme
         return Judgement(False if problem.hidden_tests else None, False if problem.plus_tests else None)
     base = plus = None
     if problem.hidden_tests:
-        base = await sandbox.run(code, problem.kind, problem.hidden_tests, problem.entry_point)
+        base = await sandbox.run(code, problem.kind, problem.hidden_tests, problem.entry_point, prelude=problem.prelude)
     if problem.plus_tests:
-        plus = await sandbox.run(code, problem.kind, problem.plus_tests, problem.entry_point)
+        plus = await sandbox.run(code, problem.kind, problem.plus_tests, problem.entry_point, prelude=problem.prelude)
     return Judgement(
         None if base is None else bool(base.all_passed),
         None if plus is None else bool(plus.all_passed),

@@ -18,6 +18,7 @@ the reverse.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,14 @@ class CodeProblem:
                 f"problem {self.id}: needs at least one visible test "
                 "('visible_tests' or 'visible_test_code'): the search has nothing to go on without one"
             )
+
+    @property
+    def prelude(self) -> str:
+        """What the benchmark harnesses run before a program: the prompt's own top-level statements
+        (its imports and helpers) but the entry point's stub, so that a program may use them without
+        repeating them (HumanEval's ``from typing import List``). Empty unless the problem is a
+        function problem whose prompt is Python."""
+        return prompt_prelude(self.prompt, self.entry_point) if self.kind == "function" else ""
 
     # ----------------------------------------------------------------------------------------------
     _FIELDS = (
@@ -192,6 +201,20 @@ def _test_code(data: dict[str, Any], name: str, entry_point: str | None) -> list
 
 # -------------------------------------------------------------------------------------------------
 # Splitting assert-style test code (HumanEval `check(candidate)`, MBPP assert lists).
+
+
+@functools.cache
+def prompt_prelude(prompt: str, entry_point: str | None) -> str:
+    """The top-level statements of ``prompt`` but the definition of ``entry_point``; empty when the
+    prompt does not parse as Python."""
+    try:
+        module = compile_quietly(prompt)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return ""
+    kept = [ast.get_source_segment(prompt, node) for node in module.body
+            if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry_point)
+            and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]  # docstrings
+    return "\n".join(k for k in kept if k)
 
 
 def split_test_code(test_code: str, entry_point: str) -> list[TestCase]:

@@ -1,9 +1,8 @@
 """LLMCritic: a model's judgement of a program, as a score in [0, 1] with its explanation.
 
 Before the visible tests pass it judges how close the program is; once they pass it judges
-generality and edge cases (what the visible tests cannot show). An unreadable score is asked again
-once, at a temperature of at least :data:`~policies.llm_policy.RETRY_TEMPERATURE` (a greedy critic would
-write the same reply again); after that the critique is neutral (0.5) and says so, never an exception.
+generality and edge cases (what the visible tests cannot show). One call: the score comes first in
+the reply; an unreadable one makes the critique neutral (0.5), and says so, never an exception.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from policies.llm_policy import RETRY_TEMPERATURE
 from treesearch.contracts import Candidate, Evaluation
 from treesearch.parsing import extract_score
 from treesearch.problems import CodeProblem
@@ -19,6 +17,7 @@ from treesearch.prompting import problem_section, render
 
 PROMPTS = Path(__file__).parent / "prompts"
 NEUTRAL = 0.5
+CRITIC_MAX_TOKENS = 160
 
 
 class LLMCritic:
@@ -39,17 +38,12 @@ class LLMCritic:
 
 
 async def ask_score(client: Any, prompt: str, temperature: float, who: str) -> Evaluation:
-    """A 0-10 score read from the model's reply to ``prompt`` (its last ``Score: N`` line), scaled to
-    [0, 1], with the reply as the explanation; asked again once (at a temperature of at least
-    RETRY_TEMPERATURE), then neutral."""
-    messages = [{"role": "user", "content": prompt}]
-    for attempt in range(2):
-        (completion,) = await client.complete(
-            messages, n=1, temperature=temperature if attempt == 0 else max(temperature, RETRY_TEMPERATURE))
-        score = extract_score(completion.text, scale=10)
-        if score.ok:
-            return Evaluation(score.value, {"critique": score.value}, completion.text.strip()[:2000])
-        if attempt == 0:
-            messages = [*messages, {"role": "assistant", "content": completion.text},
-                        {"role": "user", "content": "End with a last line 'Score: N', N from 0 to 10."}]
+    """A 0-10 score read from the model's reply to ``prompt`` (its ``Score: N`` line), scaled to
+    [0, 1], with the reply as the explanation: one call, whose reply is kept short (the prompt asks
+    for the score first, so a cut reply still holds it); neutral when no score can be read."""
+    (completion,) = await client.complete([{"role": "user", "content": prompt}], n=1, temperature=temperature,
+                                          max_tokens=CRITIC_MAX_TOKENS)
+    score = extract_score(completion.text, scale=10)
+    if score.ok:
+        return Evaluation(score.value, {"critique": score.value}, completion.text.strip()[:2000])
     return Evaluation(NEUTRAL, {"critique": NEUTRAL}, f"{who} gave no readable score: {score.error}")

@@ -6,6 +6,9 @@
   attempt (Reflexion / Self-Debugging style linear repair).
 * ``beam``: ToT-style breadth first: ``width`` thoughts with a program each, then level by level the
   ``beam_width`` best programs each get ``width // beam_width`` repairs (at least one).
+* ``s_star``: S* (Li et al. 2025): :func:`s_star_plan` chains, each a program and its repairs until it
+  passes the visible tests, run ``concurrency`` at a time; then the discriminator (the application
+  gives S* one that runs the candidates on inputs the model writes) picks among those that pass.
 
 A step returns the programs it made, or the :class:`~treesearch.contracts.StopReason` that ends the
 search (a spent budget, a solved program, failed calls ``3 K`` in a row). A call that failed for good
@@ -42,8 +45,10 @@ async def _retried(state: SearchState, node_id: int, make: Callable[[], Awaitabl
         return result
 
 
-async def _programs(state: SearchState, parent: int, kind: str, n: int, reserve: int = 0) -> Step:
-    """``n`` programs (or repairs) below ``parent``, checked and backed up one by one."""
+async def _programs(state: SearchState, parent: int, kind: str, n: int, reserve: int = 0,
+                    stop_when_solved: bool = True) -> Step:
+    """``n`` programs (or repairs) below ``parent``, checked and backed up one by one; a solved one
+    stops the search (with ``early_stop`` and ``stop_when_solved``)."""
     domain = state.domain
 
     async def make() -> list[int]:
@@ -60,7 +65,7 @@ async def _programs(state: SearchState, parent: int, kind: str, n: int, reserve:
         return ids
     for program in ids:
         state.tree.backprop([program], [state.node(program).value])
-    if state.config.early_stop and any(state.solved_by(p) for p in ids):
+    if stop_when_solved and state.config.early_stop and any(state.solved_by(p) for p in ids):
         return StopReason("solved")
     return ids
 
@@ -124,4 +129,32 @@ async def run_beam(state: SearchState, budget: Budget) -> StopReason:
     return StopReason("max_iterations")
 
 
-RUNNERS = {"best_of_n": run_best_of_n, "self_debug": run_self_debug, "beam": run_beam}
+def s_star_plan(max_calls: int) -> tuple[int, int]:
+    r"""(chains, calls per chain) for S* at a budget of ``max_calls``: :math:`n = \max(1, \lfloor B/4 \rfloor)`
+    chains, and what is left after the pick's :math:`n` calls (one for the inputs, at most
+    :math:`n - 1` comparisons) shared among them: :math:`\lfloor (B - r)/n \rfloor` with :math:`r = n`
+    when :math:`n > 1`, else 0. B = 8: 2 chains of 3 calls; B = 16: 4 chains of 3 calls."""
+    chains = max(1, max_calls // 4)
+    reserve = chains if chains > 1 else 0
+    return chains, max(1, (max_calls - reserve) // chains)
+
+
+async def run_s_star(state: SearchState, budget: Budget) -> StopReason:
+    chains, length = s_star_plan(budget.max_calls or state.config.max_iterations)
+
+    async def chain() -> StopReason | None:
+        step = await _programs(state, ROOT, "code", 1, reserve=chains - 1, stop_when_solved=False)
+        for _ in range(length - 1):
+            if isinstance(step, StopReason) or state.node(step[0]).passed_all:
+                break
+            step = await _programs(state, step[0], "debug", 1, stop_when_solved=False)
+        return step if isinstance(step, StopReason) else None
+
+    for first in range(0, chains, state.config.concurrency):
+        stops = await asyncio.gather(*(chain() for _ in range(min(state.config.concurrency, chains - first))))
+        if (stop := next((s for s in stops if s is not None), None)) is not None:
+            return stop
+    return StopReason("budget", "chains")
+
+
+RUNNERS = {"best_of_n": run_best_of_n, "self_debug": run_self_debug, "beam": run_beam, "s_star": run_s_star}

@@ -72,7 +72,8 @@ class CodeDomain:
         node: CodeNode = search.node(program)
         view = self.view
         node.feedback = await self.sandbox.run(node.code, view.kind, view.visible_tests, view.entry_point,
-                                               trace_first_failure=search.config.rethink_trace)
+                                               trace_first_failure=search.config.rethink_trace,
+                                               prelude=view.prelude)
         await search.value(node, program)
         search.finish(program)
 

@@ -21,7 +21,7 @@ from treesearch.engine.nodes import RootNode, ThoughtNode, ThoughtVersion
 from treesearch.export.events import EventLog
 from treesearch.tree import ROOT, SearchTree, SelectionConfig
 
-CODE_STRATEGIES = ("mcts", "best_of_n", "self_debug", "beam")
+CODE_STRATEGIES = ("mcts", "best_of_n", "self_debug", "beam", "s_star")
 # A repository search runs MCTS, or one hypothesis with an attempt and its repairs in a row (a
 # mini-swe-agent-like baseline on the same machinery and budget).
 REPO_STRATEGIES: dict[str, dict[str, int]] = {"mcts": {}, "linear": {"width": 1, "concurrency": 1}}
@@ -33,7 +33,7 @@ class SearchConfig:
     """Every knob of a search, for code and repository search alike; written to ``config.json``.
     Repository search starts from :meth:`for_repository`'s defaults."""
 
-    strategy: str = "mcts"  # mcts | best_of_n | self_debug | beam (code); mcts | linear (repository)
+    strategy: str = "mcts"  # mcts | best_of_n | self_debug | beam | s_star (code); mcts | linear (repository)
     width: int = 3  # thoughts proposed per expansion
     code_samples: int = 1  # programs written per thought (code)
     thought_depth: int = 1  # levels of thoughts above the attempts
@@ -50,6 +50,7 @@ class SearchConfig:
     require_approval: bool = False  # solved needs every check passed *and* the critic's approval
     log_selection_terms: bool = False  # select events carry each child's Q, exploration and score
     prompts: str | None = None  # a directory of LLM policy templates replacing policies/prompts/
+    temperature: float | None = None  # the LLM policy's sampling temperature (None: the policy's own)
     max_iterations: int = 10_000  # loop steps before the search gives up
 
     def __post_init__(self) -> None:
@@ -254,11 +255,15 @@ class SearchState:
     # ------------------------------------------------------------------ the answer
     async def final_pick(self, discriminator: Any = None) -> int | None:
         """The best-valued attempt; with a discriminator and more than one candidate, its choice among
-        the ``discriminator_top`` best distinct solutions (a spent budget keeps the value ranking)."""
+        the ``discriminator_top`` best distinct solutions, those that pass every check when any does
+        (a spent budget keeps the value ranking)."""
         from treesearch.budget import BudgetExhausted
 
+        ranked = self.ranked()
+        if any(self.node(n).passed_all for n in ranked):
+            ranked = [n for n in ranked if self.node(n).passed_all]
         distinct: dict[str, int] = {}
-        for node_id in self.ranked():
+        for node_id in ranked:
             distinct.setdefault(self.node(node_id).solution, node_id)
         top = list(distinct.values())[: max(1, self.config.discriminator_top)]
         if discriminator is None or len(top) < 2:

@@ -61,7 +61,7 @@ class BenchmarkEvaluator:
     async def evaluate(self, code: str, stage: int, sandbox: Any) -> StageResult:
         p = self.problem
         if stage == 0:
-            visible = await sandbox.run(code, p.kind, p.visible_tests, p.entry_point, self.limits)
+            visible = await sandbox.run(code, p.kind, p.visible_tests, p.entry_point, self.limits, prelude=p.prelude)
             if not visible.all_passed:
                 return StageResult(0.0, {"visible": f"{visible.passed}/{visible.total}", "status": visible.status})
             runs = 1
@@ -69,7 +69,7 @@ class BenchmarkEvaluator:
             runs = self.repeats
         times = []
         for _ in range(runs):
-            result = await sandbox.run(code, p.kind, self.benchmark, p.entry_point, self.limits)
+            result = await sandbox.run(code, p.kind, self.benchmark, p.entry_point, self.limits, prelude=p.prelude)
             if not result.all_passed:
                 return StageResult(0.0, {"benchmark": f"{result.passed}/{result.total}", "status": result.status})
             times.append(benchmark_time(result))

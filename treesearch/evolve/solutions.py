@@ -157,7 +157,8 @@ async def aevolve_solution(
             best = max(scored, key=lambda v: (v.score, -v.id)) if scored else None
         solved = False
         if best is not None:
-            check = await sandbox.run(best.payload["code"], problem.kind, problem.visible_tests, problem.entry_point)
+            check = await sandbox.run(best.payload["code"], problem.kind, problem.visible_tests, problem.entry_point,
+                                    prelude=problem.prelude)
             solved = check.all_passed
         usage = budget.usage
         result = EvolutionResult(

@@ -22,6 +22,7 @@ A search makes hundreds of calls, so the client
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -56,6 +57,15 @@ class _NativeNRefused(Exception):
     """The provider refused n > 1; the client falls back to parallel requests."""
 
 
+def sample_seed(key: str, index: int) -> int:
+    """The seed of sample ``index`` of the request with cache key ``key``: 31 bits of their hash."""
+    return int.from_bytes(hashlib.sha256(f"{key}:{index}".encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def _seeded(params: dict, seeds: list[int] | None, i: int) -> dict:
+    return params if seeds is None else {**params, "seed": seeds[i]}
+
+
 class LLMClient:
     """``await client.complete(messages, n=1, **params) -> list[Completion]`` for one litellm model.
 
@@ -70,6 +80,10 @@ class LLMClient:
     budget: a :class:`Budget` every call reserves against; BudgetExhausted is raised before any request.
     default_params: model parameters for every call (temperature, ...); per-call params override them.
         ``max_tokens`` defaults to 4096 so each call's cost has a bound a budget can reserve.
+    sample_seeds: send each fresh sample a ``seed`` of its own, a function of the request and the
+        sample index (:func:`sample_seed`), so that samples differ even on a server whose default
+        seed is fixed (llama.cpp's), and sample i of a request is the same sample again when it is
+        fetched again. For OpenAI-compatible servers (those given an ``api_base``).
     """
 
     def __init__(
@@ -85,6 +99,7 @@ class LLMClient:
         transcript_path: str | os.PathLike | None = None,
         budget: Budget | None = None,
         default_params: dict | None = None,
+        sample_seeds: bool = False,
     ) -> None:
         if concurrency < 1 or max_attempts < 1:
             raise ValueError("concurrency and max_attempts must be at least 1")
@@ -105,6 +120,7 @@ class LLMClient:
         self.transcript = Transcript(transcript_path) if transcript_path is not None else None
         self.budget = budget
         self.default_params = {"max_tokens": DEFAULT_MAX_TOKENS, **(default_params or {})}
+        self.sample_seeds = sample_seeds
         self.stats = LLMStats()
         self._native_n: bool | None = None  # decided on first use from litellm's parameter table
         self._loop_locks: weakref.WeakKeyDictionary[
@@ -138,7 +154,8 @@ class LLMClient:
             reservation = await self.budget.areserve(est_tokens=est_tokens, est_cost=est_cost)
 
         try:
-            fetched, error = await self._fetch(messages, len(missing), params)
+            seeds = [sample_seed(key, i) for i in missing] if self.sample_seeds and "seed" not in params else None
+            fetched, error = await self._fetch(messages, len(missing), params, seeds)
         except BaseException:  # cancelled (the search stopped) or a bug: hold nothing against the budget
             if reservation is not None:
                 self.budget.release(reservation)
@@ -181,13 +198,15 @@ class LLMClient:
 
     # -- fetching --
 
-    async def _fetch(self, messages: list[dict], count: int, params: dict) -> tuple[list[_Sample], BaseException | None]:
-        """``count`` fresh samples — natively when the provider takes n, else in parallel — and the
-        error that stopped the rest, if any. Samples already paid for are returned either way."""
+    async def _fetch(self, messages: list[dict], count: int, params: dict,
+                     seeds: list[int] | None = None) -> tuple[list[_Sample], BaseException | None]:
+        """``count`` fresh samples — natively when the provider takes n, else in parallel (sample i
+        with ``seeds[i]``) — and the error that stopped the rest, if any. Samples already paid for
+        are returned either way."""
         samples: list[_Sample] = []
         if count > 1 and self._supports_native_n():
             try:
-                samples = await self._request(messages, count, params)
+                samples = await self._request(messages, count, _seeded(params, seeds, 0))
             except _NativeNRefused:
                 log.info("%s refused n=%d; sampling with parallel requests from now on", self.model, count)
                 self._native_n = False
@@ -196,7 +215,8 @@ class LLMClient:
             if len(samples) < count:  # the provider ignored n (Ollama): remember, fetch the rest
                 self._native_n = False
         outcomes = await asyncio.gather(
-            *(self._request(messages, 1, params) for _ in range(count - len(samples))), return_exceptions=True
+            *(self._request(messages, 1, _seeded(params, seeds, i)) for i in range(len(samples), count)),
+            return_exceptions=True
         )
         error = None
         for outcome in outcomes:

@@ -33,6 +33,7 @@ import time
 
 CANDIDATE_FILE = "<candidate>"
 TEST_FILE = "<test>"
+PRELUDE_FILE = "<prelude>"
 MAX_DEPTH = 100  # nesting beyond this is not plain data (or is a cycle)
 EXCERPT_CHARS = 2000  # stdout/stderr/exception text kept per test
 TRACEBACK_FRAMES = 10  # innermost candidate frames kept per exception
@@ -506,6 +507,10 @@ def run_function(job, channel, code):
     runner = Runner(job, channel)
     pristine = dict(builtins.__dict__)  # before the candidate can patch them
     module = {"__name__": "candidate", "__builtins__": builtins}
+    if job["prelude"]:
+        # The problem's own imports and helpers, as the harnesses run the prompt first; its failure
+        # is the problem's, not the program's, and leaves the program to stand alone.
+        runner.guarded(lambda: exec(compile(job["prelude"], PRELUDE_FILE, "exec", dont_inherit=True), module))
     _, exc, out, err, seconds = runner.guarded(lambda: exec(code, module))
     entry = job["entry"]
     fn = module.get(entry)

@@ -42,14 +42,14 @@ EXCEPTION_STATUS = {"TimeoutError": "timeout", "MemoryError": "memory", "OutputL
 
 def execute(
     backend: Backend, code: str, kind: str, tests: list[TestCase], entry_point: str | None,
-    limits: Limits, trace_first_failure: bool,
+    limits: Limits, trace_first_failure: bool, prelude: str = "",
 ) -> ExecutionResult:
     start = time.monotonic()
     try:
         plans = [plan_test(t, kind, entry_point) for t in tests]
     except (ValueError, SyntaxError) as e:
         raise SandboxError(f"malformed test: {e}") from e
-    run = _Run(backend, code, kind, entry_point, plans, limits, start + limits.wall_s)
+    run = _Run(backend, code, kind, entry_point, plans, limits, start + limits.wall_s, prelude)
     problem = _syntax_error(code)
     if problem is not None:
         run.fail_before_tests("syntax_error", problem, "not run: the program does not compile")
@@ -81,9 +81,10 @@ class _Exception:
 
 class _Run:
     def __init__(self, backend: Backend, code: str, kind: str, entry_point: str | None,
-                 plans: list[TestPlan], limits: Limits, deadline: float) -> None:
+                 plans: list[TestPlan], limits: Limits, deadline: float, prelude: str = "") -> None:
         self.backend = backend
         self.code = code
+        self.prelude = prelude
         self.kind = kind
         self.entry_point = entry_point
         self.plans = plans
@@ -99,7 +100,7 @@ class _Run:
     # -- running ----------------------------------------------------------------------------------
 
     def _launch(self, plans: list[TestPlan], trace: bool, deadline: float) -> process.Launch:
-        job = {"code": self.code, "kind": self.kind, "entry": self.entry_point,
+        job = {"code": self.code, "prelude": self.prelude, "kind": self.kind, "entry": self.entry_point,
                "tests": [p.spec for p in plans], "trace": trace}
         self.launches += 1
         launch = process.launch(self.backend, job, self.limits, deadline)

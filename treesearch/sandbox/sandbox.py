@@ -89,27 +89,30 @@ class Sandbox:
 
     async def run(
         self, code: str, problem_kind: str, tests: list[TestCase], entry_point: str | None = None,
-        limits: Limits | None = None, trace_first_failure: bool = False,
+        limits: Limits | None = None, trace_first_failure: bool = False, prelude: str = "",
     ) -> ExecutionResult:
         """Run ``code`` on ``tests`` in one sandbox (more only after a crash or hang) and judge it.
 
         ``problem_kind`` is "function" (``entry_point`` is called on each test's inputs, or the
         test's assert code runs) or "stdio" (each test's input is the program's stdin). With
         ``trace_first_failure`` the first failing test runs again with a line-level trace.
+        ``prelude`` (a function problem's :attr:`~treesearch.problems.CodeProblem.prelude`) runs
+        first in the program's namespace, as the benchmark harnesses run the prompt before the
+        completion; its errors are ignored, and the program's line numbers stay its own.
         """
-        call = self._prepare(code, problem_kind, tests, entry_point, limits, trace_first_failure)
+        call = self._prepare(code, problem_kind, tests, entry_point, limits, trace_first_failure, prelude)
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     def run_sync(
         self, code: str, problem_kind: str, tests: list[TestCase], entry_point: str | None = None,
-        limits: Limits | None = None, trace_first_failure: bool = False,
+        limits: Limits | None = None, trace_first_failure: bool = False, prelude: str = "",
     ) -> ExecutionResult:
         """:meth:`run` for callers without an event loop (same pool, same concurrency bound)."""
-        call = self._prepare(code, problem_kind, tests, entry_point, limits, trace_first_failure)
+        call = self._prepare(code, problem_kind, tests, entry_point, limits, trace_first_failure, prelude)
         return self._pool.submit(call).result()
 
     def _prepare(self, code: str, kind: str, tests: list[TestCase], entry_point: str | None,
-                 limits: Limits | None, trace: bool) -> functools.partial[ExecutionResult]:
+                 limits: Limits | None, trace: bool, prelude: str = "") -> functools.partial[ExecutionResult]:
         if kind not in KINDS:
             raise SandboxError(f"problem_kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if kind == "function" and not entry_point:
@@ -121,7 +124,7 @@ class Sandbox:
         with self._log_lock:
             self.call_log.append(record)
         return functools.partial(execute, self._backend, code, kind, tests, entry_point,
-                                 limits or self.limits, trace)
+                                 limits or self.limits, trace, prelude)
 
     def close(self) -> None:
         """Wait for running sandboxes and stop the worker threads."""

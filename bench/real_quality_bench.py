@@ -1,0 +1,241 @@
+"""Search against sampling on a real model, at equal LLM-call budgets, judged on hidden tests.
+
+Strategies: ``single`` (one program at temperature 0: the model's own pass@1), ``best_of_n``,
+``self_debug``, ``beam``, ``mcts`` and ``s_star`` (S*: debugged samples, then a pick grounded in
+running them on inputs the model writes) at budgets of 4, 8 and 16 calls. Each final program is
+judged once on the hidden tests (and HumanEval+'s). The table gives, per strategy and budget, pass@1
+(mean ± std over seeds) over the problems every listed configuration has finished (n), with calls,
+tokens and wall time per problem, and the replies no parser could use per call kind.
+
+Subsets, drawn once by this rule and listed below: HumanEval ids and MBPP (sanitized) ids, each sorted
+by number and shuffled with ``random.Random(2026)``; **dev** = the first 12 of each (for choosing
+settings), **report** = HumanEval's next 60 and MBPP's next 40, alternating HumanEval and MBPP while
+both last (the figures to report; never used to choose settings). ``--calibrate``: ``single`` on all
+164 HumanEval problems, to set beside the published pass@1 of the model.
+
+Resumable: each configuration is an ``eval`` run directory (``results.jsonl``) under ``--out``;
+killed and started again, it skips what is finished. Every call goes through the LLM cache, so a
+rerun with unchanged prompts makes no model call. Problems are taken in rounds of ``--round``, each
+round through every configuration, so that a partial run compares the strategies on the same problems.
+Searches run one call at a time (``concurrency`` 1: a budget-8 search then starts with the calls of
+the budget-4 search, replayed from the cache), ``--workers`` problems at once on a server with as
+many slots. Wall times of a budget whose smaller budget ran before include cache replays: compare wall
+times at one budget.
+
+``--quick``: the simulated coder on 4 dev problems at budget 4 (checks the bench, not a model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.machine_info import cores, cpu_model  # noqa: E402
+from treesearch.evaluation import EvalSettings, ResultsFile, load_dataset, run_eval  # noqa: E402
+
+SEED = 2026
+DEV = ['HumanEval/5', 'HumanEval/40', 'HumanEval/133', 'HumanEval/118', 'HumanEval/21', 'HumanEval/24',
+       'HumanEval/132', 'HumanEval/158', 'HumanEval/10', 'HumanEval/130', 'HumanEval/163', 'HumanEval/1',
+       'Mbpp/250', 'Mbpp/237', 'Mbpp/437', 'Mbpp/765', 'Mbpp/796', 'Mbpp/57', 'Mbpp/234', 'Mbpp/618',
+       'Mbpp/63', 'Mbpp/743', 'Mbpp/473', 'Mbpp/794']
+REPORT = ['HumanEval/94', 'Mbpp/412', 'HumanEval/104', 'Mbpp/248', 'HumanEval/7', 'Mbpp/620', 'HumanEval/17',
+          'Mbpp/758', 'HumanEval/45', 'Mbpp/103', 'HumanEval/138', 'Mbpp/780', 'HumanEval/155', 'Mbpp/741',
+          'HumanEval/4', 'Mbpp/453', 'HumanEval/86', 'Mbpp/111', 'HumanEval/75', 'Mbpp/56', 'HumanEval/92',
+          'Mbpp/591', 'HumanEval/43', 'Mbpp/6', 'HumanEval/83', 'Mbpp/398', 'HumanEval/8', 'Mbpp/805',
+          'HumanEval/122', 'Mbpp/576', 'HumanEval/114', 'Mbpp/395', 'HumanEval/78', 'Mbpp/239', 'HumanEval/52',
+          'Mbpp/440', 'HumanEval/159', 'Mbpp/422', 'HumanEval/49', 'Mbpp/279', 'HumanEval/141', 'Mbpp/99',
+          'HumanEval/36', 'Mbpp/607', 'HumanEval/100', 'Mbpp/755', 'HumanEval/143', 'Mbpp/602', 'HumanEval/127',
+          'Mbpp/610', 'HumanEval/88', 'Mbpp/293', 'HumanEval/116', 'Mbpp/90', 'HumanEval/147', 'Mbpp/736',
+          'HumanEval/162', 'Mbpp/271', 'HumanEval/68', 'Mbpp/304', 'HumanEval/42', 'Mbpp/468', 'HumanEval/35',
+          'Mbpp/17', 'HumanEval/27', 'Mbpp/3', 'HumanEval/48', 'Mbpp/123', 'HumanEval/110', 'Mbpp/587',
+          'HumanEval/77', 'Mbpp/127', 'HumanEval/97', 'Mbpp/79', 'HumanEval/44', 'Mbpp/593', 'HumanEval/136',
+          'Mbpp/742', 'HumanEval/12', 'Mbpp/272', 'HumanEval/23', 'HumanEval/31', 'HumanEval/98', 'HumanEval/99',
+          'HumanEval/84', 'HumanEval/38', 'HumanEval/56', 'HumanEval/41', 'HumanEval/9', 'HumanEval/156',
+          'HumanEval/148', 'HumanEval/34', 'HumanEval/37', 'HumanEval/144', 'HumanEval/55', 'HumanEval/103',
+          'HumanEval/157', 'HumanEval/105', 'HumanEval/109', 'HumanEval/120']
+# The Qwen2.5-Coder technical report (arXiv 2409.12186), instruct models, HumanEval pass@1 (greedy).
+PUBLISHED_HUMANEVAL = {"local/qwen2.5-coder-0.5b": 0.616, "local/qwen2.5-coder-1.5b": 0.707}
+STRATEGIES = ("single", "best_of_n", "self_debug", "beam", "mcts", "s_star")
+BUDGETS = (4, 8, 16)
+
+
+def draw_subsets(humaneval: list[str], mbpp: list[str]) -> tuple[list[str], list[str]]:
+    """(dev, report) by the rule in the module docstring, from every id of each dataset."""
+    def shuffled(ids: list[str]) -> list[str]:
+        ids = sorted(ids, key=lambda i: int(i.split("/")[1]))
+        rng.shuffle(ids)
+        return ids
+
+    rng = random.Random(SEED)
+    he, mb = shuffled(humaneval), shuffled(mbpp)
+    report: list[str] = []
+    rest_he, rest_mb = he[12:72], mb[12:52]
+    for i in range(max(len(rest_he), len(rest_mb))):
+        report += rest_he[i:i + 1] + rest_mb[i:i + 1]
+    return he[:12] + mb[:12], report
+
+
+def configurations(strategies: list[str], budgets: list[int]) -> list[tuple[str, int]]:
+    """(strategy, budget) pairs, smaller budgets first (a larger one replays their calls)."""
+    out = [("single", 1)] if "single" in strategies else []
+    return out + [(s, b) for b in sorted(budgets) for s in strategies if s != "single"]
+
+
+def settings_for(strategy: str, budget: int, model: str, seeds: tuple[int, ...], workers: int) -> EvalSettings:
+    config = {"temperature": 0.0} if strategy == "single" else None
+    return EvalSettings(dataset="bench", model=model, strategy="best_of_n" if strategy == "single" else strategy,
+                        budget=budget, seeds=seeds, workers=workers, concurrency=1, config=config)
+
+
+def load_problems(ids: list[str], data_dir: str | None) -> list[Any]:
+    """The problems of ``ids`` in order: HumanEval's with HumanEval+'s tests."""
+    pool = {p.id: p for name in ("humaneval+", "mbpp") for p in load_dataset(name, data_dir)}
+    return [pool[i] for i in ids]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    ids = REPORT if args.subset == "report" else DEV
+    if args.calibrate:
+        ids = [f"HumanEval/{i}" for i in range(164)]
+    ids = ids[: args.limit] if args.limit else ids
+    problems = load_problems(ids, args.data_dir)
+    configs = [("single", 1)] if args.calibrate else configurations(args.strategies, args.budgets)
+    seeds = tuple(args.seeds)
+    out = args.out / args.model.replace("/", "_") / args.subset
+    if args.model.startswith("local/"):
+        from treesearch.local import serve
+
+        serve(args.model, slots=args.workers, log_dir=out)
+    started = time.monotonic()
+    for first in range(0, len(problems), args.round):
+        chunk = problems[first:first + args.round]
+        for strategy, budget in configs:
+            settings = settings_for(strategy, budget, args.model, seeds, args.workers)
+            asyncio.run(run_eval(chunk, settings, out / f"{strategy}-b{budget}"))
+            _progress(f"{min(first + args.round, len(problems))}/{len(problems)} problems: {strategy} @ {budget} done "
+                      f"({time.monotonic() - started:.0f} s)")
+    return summarise(out, configs, ids, seeds, args.model)
+
+
+def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: tuple[int, ...],
+              model: str) -> dict[str, Any]:
+    """The table over the problems every configuration has finished for every seed."""
+    records = {c: [r for r in ResultsFile(out / f"{c[0]}-b{c[1]}" / "results.jsonl").records if r["seed"] in seeds]
+               for c in configs}
+    finished = set(ids)
+    for rows in records.values():
+        finished &= {p for p in ids if all(any(r["problem_id"] == p and r["seed"] == s for r in rows) for s in seeds)}
+    rows_out = []
+    for (strategy, budget), rows in records.items():
+        rows = [r for r in rows if r["problem_id"] in finished]
+        if not rows:
+            continue
+        per_seed = [statistics.fmean(bool(r["passed_base"]) for r in rows if r["seed"] == s) for s in seeds]
+        plus = [r for r in rows if r["passed_plus"] is not None]
+        failures: dict[str, int] = {}
+        for r in rows:
+            for kind, count in (r.get("parse_failures") or {}).items():
+                failures[kind] = failures.get(kind, 0) + count
+        rows_out.append({
+            "strategy": strategy, "budget": budget, "n": len(finished),
+            "pass@1": statistics.fmean(per_seed), "std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
+            "pass@1_plus": statistics.fmean(bool(r["passed_plus"]) for r in plus) if plus else None,
+            "n_plus": len({r["problem_id"] for r in plus}),
+            "calls": statistics.fmean(r["llm_calls"] for r in rows),
+            "tokens": statistics.fmean(r["tokens"] for r in rows),
+            "wall_s": statistics.fmean(r["wall_s"] for r in rows),
+            "parse_failures": failures,
+        })
+    return {"model": model, "seeds": list(seeds), "problems_finished": len(finished), "problems": len(ids),
+            "published_humaneval_pass@1": PUBLISHED_HUMANEVAL.get(model), "rows": rows_out,
+            "machine": {"cpu": cpu_model(), "cores": cores()}, "simulated": model == "sim"}
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    print(f"model {summary['model']}{' (SIMULATED coder, not a model)' if summary['simulated'] else ''}; "
+          f"{summary['problems_finished']}/{summary['problems']} problems finished by every configuration; "
+          f"seeds {summary['seeds']}; {summary['machine']['cpu']}, {summary['machine']['cores']} cores")
+    if summary["published_humaneval_pass@1"] is not None:
+        print(f"published HumanEval pass@1 (Qwen2.5-Coder report, instruct): {summary['published_humaneval_pass@1']:.1%}")
+    header = f"{'strategy':<11}{'budget':>7}{'n':>5}{'pass@1':>9}{'± std':>7}{'plus':>8}{'calls':>7}{'tokens':>8}{'wall s':>8}  unusable replies"
+    print(header)
+    for row in summary["rows"]:
+        plus = f"{row['pass@1_plus']:.1%}" if row["pass@1_plus"] is not None else "-"
+        failures = ", ".join(f"{k} {v}" for k, v in sorted(row["parse_failures"].items())) or "none"
+        print(f"{row['strategy']:<11}{row['budget']:>7}{row['n']:>5}{row['pass@1']:>9.1%}{row['std']:>7.3f}{plus:>8}"
+              f"{row['calls']:>7.1f}{row['tokens']:>8.0f}{row['wall_s']:>8.1f}  {failures}")
+
+
+def write_plot(summary: dict[str, Any], path: Path) -> None:
+    """pass@1 against mean calls per problem, one line per strategy, as a small SVG."""
+    width, height, pad = 560, 360, 50
+    rows = summary["rows"]
+    if not rows:
+        return
+    max_calls = max(r["calls"] for r in rows) or 1.0
+
+    def xy(r: dict) -> tuple[float, float]:
+        return pad + (width - 2 * pad) * r["calls"] / max_calls, height - pad - (height - 2 * pad) * r["pass@1"]
+
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="black"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>',
+             f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">LLM calls per problem (max {max_calls:.1f})</text>',
+             f'<text x="12" y="{pad - 10}">pass@1 (0-100%), {summary["model"]}, n={summary["problems_finished"]}</text>']
+    for i, strategy in enumerate(dict.fromkeys(r["strategy"] for r in rows)):
+        points = sorted(xy(r) for r in rows if r["strategy"] == strategy)
+        colour = colours[i % len(colours)]
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"/>')
+        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
+        parts.append(f'<text x="{width - pad + 4}" y="{pad + 14 * i}" fill="{colour}">{strategy}</text>')
+    path.write_text("\n".join(parts + ["</svg>"]) + "\n")
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="local/qwen2.5-coder-0.5b")
+    parser.add_argument("--subset", choices=["dev", "report"], default="report")
+    parser.add_argument("--calibrate", action="store_true", help="single on all 164 HumanEval problems")
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    parser.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--limit", type=int, help="the first N problems of the subset")
+    parser.add_argument("--round", type=int, default=4, help="problems per round through every configuration")
+    parser.add_argument("--workers", type=int, default=2, help="problems searched at once (server slots)")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", type=Path, default=Path("runs/real_quality_bench"))
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.model, args.subset, args.limit, args.budgets = "sim", "dev", 4, [4]
+        args.out = args.out / "quick"
+    summary = run(args)
+    out = args.out / args.model.replace("/", "_") / args.subset
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_plot(summary, out / "pass_at_1_vs_calls.svg")
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_table(summary)
+        print(f"plot: {out / 'pass_at_1_vs_calls.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,8 @@ Prompt templates are the ``.txt`` files in ``policies/prompts/`` (``$name`` plac
 are parsed with :mod:`treesearch.parsing`; a reply that cannot be used (no code block, no entry
 point, code that does not parse, unreadable JSON) is asked again once with the parse error appended,
 at a temperature of at least :data:`RETRY_TEMPERATURE` (a greedy call would give the same reply again),
-then skipped, so a bad reply never ends a search. Every unusable reply is counted in
+then skipped, so a bad reply never ends a search; an unusable rethink is not asked again (the engine
+repairs the attempt instead). Every unusable reply is counted in
 ``LLMPolicy.parse_failures``.
 
 What models write is read generously: thoughts as the JSON list asked for, an object holding the list,
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from treesearch.contracts import ExpansionContext, Proposal, ProposalKind
-from treesearch.parsing import Parsed, extract_code, extract_strategies, json_values
+from treesearch.parsing import Parsed, extract_calls, extract_code, extract_strategies, json_values
 from treesearch.prompting import output_note, problem_section, render
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -30,7 +31,9 @@ PROMPTS = Path(__file__).parent / "prompts"
 RETRY_TEMPERATURE = 0.7
 # Each kind of call gets the room its answer needs and no more: a small model that rambles is cut off
 # early instead of filling the server's default (a thought list, a fixed program, a short verdict).
-MAX_TOKENS = {"thought": 512, "code": 1024, "debug": 1280, "rethink": 384, "other": 1024}
+MAX_TOKENS = {"thought": 512, "code": 1024, "debug": 1280, "rethink": 384, "inputs": 384, "other": 1024}
+# Inputs asked for in one "inputs" proposal.
+INPUTS = 8
 
 
 class LLMPolicy:
@@ -39,7 +42,7 @@ class LLMPolicy:
     (``n`` samples of one request).
 
     ``parse_failures`` (a ``collections.Counter[str]``) counts the replies that could not be used, by
-    proposal kind ("thought", "code", "debug", "rethink"; :class:`~policies.repo_policy.RepoPolicy`
+    proposal kind ("thought", "code", "debug", "rethink", "inputs"; :class:`~policies.repo_policy.RepoPolicy`
     adds "action"; "other" for prompts asked through :meth:`_ask` by other components). Each unusable
     reply counts once, the first and the one asked again alike: a sample whose retry helped counts 1,
     one that stayed unusable counts 2. It only grows; read it before and after a call for that call's
@@ -61,6 +64,8 @@ class LLMPolicy:
             return await self._rethink(ctx)
         if kind in ("code", "debug"):
             return await self._programs(ctx, kind, n)
+        if kind == "inputs":
+            return await self._inputs(ctx)
         raise ValueError(f"unknown proposal kind {kind!r}")
 
     # ------------------------------------------------------------------ prompts
@@ -72,24 +77,25 @@ class LLMPolicy:
         )
         return [{"role": "system", "content": render(self.prompts, "system")}, {"role": "user", "content": user}]
 
-    async def _ask(self, messages: list[dict], n: int, parse, kind: str = "other") -> list[tuple[Any, Any]]:
+    async def _ask(self, messages: list[dict], n: int, parse, kind: str = "other",
+                   retry: bool = True) -> list[tuple[Any, Any]]:
         """``n`` samples parsed by ``parse``; each unusable one is asked again once (with the parse
-        error, at a temperature of at least :data:`RETRY_TEMPERATURE`), and every unusable reply is
-        counted in ``parse_failures[kind]``."""
+        error, at a temperature of at least :data:`RETRY_TEMPERATURE`) unless not ``retry``, and every
+        unusable reply is counted in ``parse_failures[kind]``."""
         params = {"temperature": self.temperature, "max_tokens": MAX_TOKENS.get(kind, MAX_TOKENS["other"])}
         completions = await self.client.complete(messages, n=n, **params)
         out = []
         for completion in completions:
             parsed: Parsed = parse(completion.text)
-            if not parsed.ok:
+            if not parsed.ok and retry:
                 self.parse_failures[kind] += 1
-                retry = [*messages, {"role": "assistant", "content": completion.text},
+                again = [*messages, {"role": "assistant", "content": completion.text},
                          {"role": "user", "content": f"That reply could not be used: {parsed.error}. Please answer again in the requested format."}]
                 (completion,) = await self.client.complete(
-                    retry, n=1, **{**params, "temperature": max(self.temperature, RETRY_TEMPERATURE)})
+                    again, n=1, **{**params, "temperature": max(self.temperature, RETRY_TEMPERATURE)})
                 parsed = parse(completion.text)
-                if not parsed.ok:
-                    self.parse_failures[kind] += 1
+            if not parsed.ok:
+                self.parse_failures[kind] += 1
             if parsed.ok:
                 out.append((parsed.value, completion))
         return out
@@ -121,17 +127,31 @@ class LLMPolicy:
             )
             messages = self._messages("debug", ctx, attempts=attempts, code=ctx.code, feedback=ctx.feedback_text)
         else:
-            messages = self._messages("code", ctx)
+            messages = self._messages("code", ctx, follow_plan=" following the plan above" if ctx.thoughts else "")
         entry = ctx.problem.entry_point if ctx.problem.kind == "function" else None
         replies = await self._ask(messages, n, lambda text: extract_code(text, entry), kind)
         return [Proposal(code, 1.0, self._metadata(c)) for code, c in replies]
+
+    async def _inputs(self, ctx: ExpansionContext) -> list[Proposal]:
+        """New inputs of the function, without expected outputs (a small model computes those badly
+        but writes plausible inputs well); none for a stdin program."""
+        if ctx.problem.kind != "function":
+            return []
+        messages = self._messages("inputs", ctx, n=INPUTS, entry_point=ctx.problem.entry_point)
+        replies = await self._ask(messages, 1, lambda text: extract_calls(text, ctx.problem.entry_point), "inputs")
+        if not replies:
+            return []
+        calls, completion = replies[0]
+        return [Proposal(completion.text, 1.0, self._metadata(completion, inputs=calls[:INPUTS]))]
 
     async def _rethink(self, ctx: ExpansionContext) -> list[Proposal]:
         numbered = "\n".join(f"Step {i}: {t}" for i, t in enumerate(ctx.thoughts, 1))
         messages = self._messages("rethink", ctx, numbered_thoughts=numbered, code=ctx.code, feedback=ctx.feedback_text)
         template = (self.prompts / "rethink.txt").read_text(encoding="utf-8")
+        # Not asked again: the engine repairs the attempt instead (a small model that could not fill
+        # the format once tends to write the same reply again).
         replies = await self._ask(messages, 1, lambda text: _parse_rethink(text, len(ctx.thoughts), template, ctx.thoughts),
-                                  "rethink")
+                                  "rethink", retry=False)
         if not replies:
             return []
         (target, rewrite, reason), completion = replies[0]

@@ -358,14 +358,18 @@ def test_every_call_is_appended_to_the_transcript(llm_server, tmp_path):
 
 
 def test_budget_exhaustion_is_raised_before_any_request(llm_server):
-    budget = Budget(max_calls=2)
+    budget = Budget(max_calls=4)
     client = make_client(llm_server, budget=budget)
     asyncio.run(client.complete(ask("one")))
-    asyncio.run(client.complete(ask("two"), n=3))
+    asyncio.run(client.complete(ask("two"), n=3))  # three samples: three calls
+    assert budget.usage["calls"] == 4
     with pytest.raises(BudgetExhausted) as raised:
         asyncio.run(client.complete(ask("three")))
     assert raised.value.limit == "max_calls"
     assert llm_server.request_count == 2 and budget.exhausted() == "max_calls"
+    with pytest.raises(BudgetExhausted):  # n samples that would not all fit are not asked for
+        asyncio.run(make_client(llm_server, budget=Budget(max_calls=2)).complete(ask("four"), n=3))
+    assert llm_server.request_count == 2
 
 
 def test_no_call_limit_is_exceeded_with_many_calls_in_flight(llm_server):

@@ -5,6 +5,7 @@ its instructions, and S*'s pick grounded in running the candidates."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -19,7 +20,7 @@ from treesearch.llm import LLMClient
 from treesearch.problems import CodeProblem, prompt_prelude
 from treesearch.sandbox import Sandbox
 from value_models.critic import LLMCritic
-from value_models.distinguishing import DistinguishingPick, read_calls
+from value_models.distinguishing import DistinguishingPick
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -123,15 +124,41 @@ def test_a_rethink_that_copies_its_instructions_is_unusable():
         policy = LLMPolicy(LLMClient("openai/local", **server.client_kwargs(), cache=None))
         ctx = ExpansionContext(problem=BELOW_ZERO, thoughts=["Track the balance."], seed=0, code=NO_IMPORT,
                                feedback_text="below_zero([1, -2]) returned False, expected True")
-        assert asyncio.run(policy.propose(ctx, "rethink", 1)) == []
+        assert asyncio.run(policy.propose(ctx, "rethink", 1)) == []  # a copy of the instructions
+        assert asyncio.run(policy.propose(ctx, "rethink", 1)) == []  # the step unchanged
         assert policy.parse_failures["rethink"] == 2
-        retry = server.requests[1].body["messages"][-1]["content"]
-        assert "repeats the instructions" in retry
+        assert server.request_count == 2  # not asked again: the engine repairs instead
 
 
-def test_read_calls_takes_literal_calls_from_any_line():
-    text = "Inputs:\n1. f([], 0)\nassert f([1, 2], 3) == 4\n>>> f('a', x)\nf([1, (2, 3)], -1)  # edge\nf([], 0)\nf(k=1)"
-    assert read_calls(text, "f") == [[[], 0], [[1, 2], 3], [[1, (2, 3)], -1]]
+def test_an_unusable_rethink_becomes_a_repair_of_the_program(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    wrong = "def below_zero(operations):\n    return False\n"
+
+    def answer(request: dict) -> str:
+        prompt = request["messages"][-1]["content"]
+        if "Propose" in prompt:
+            return '[{"strategy": "Track the balance.", "confidence": 0.9}]'
+        if "Wrong step:" in prompt:
+            return "The program is not right, sorry."  # no verdict to read
+        return f"```python\n{NO_IMPORT if 'Execution feedback' in prompt else wrong}```"
+
+    with LLMServer(reply=answer) as server:
+        result = search(BELOW_ZERO, model="openai/local", api_base=server.url, budget=8, concurrency=1,
+                        cache=None, config={"width": 1})
+        kinds = [("rethink" if "Wrong step:" in p else "debug" if "Execution feedback" in p else "other")
+                 for p in (r.body["messages"][-1]["content"] for r in server.requests)]
+    assert result.solved and result.stats["llm_calls"] == 4  # thought, program, rethink, repair
+    assert kinds[2:] == ["rethink", "debug"]
+    assert result.stats["parse_failures"] == {"rethink": 1}
+
+
+def test_extract_calls_takes_literal_calls_from_any_line():
+    from treesearch.parsing import extract_calls
+
+    text = ("Inputs:\n1. f([], 0)\nassert f([1, 2], 3) == 4\n>>> f('a', x)\nf([1, (2, 3)], -1)  # edge\nf([], 0)\n"
+            "f(k=1)\nself.f(9)\ng.f(8)")
+    assert extract_calls(text, "f").value == [[[], 0], [[1, 2], 3], [[1, (2, 3)], -1]]
+    assert not extract_calls("I cannot write inputs.", "f").ok
 
 
 RIGHT_SUM = "def total(xs):\n    return sum(xs)\n"
@@ -213,3 +240,42 @@ def test_code_replies_lose_the_tests_and_demos_models_append():
     assert extract_code(stdio).value == "n = int(input())\nprint(n * 2)"  # a program's own top level stays
     shared = "```python\ndef f(x):\n    return x\nassert f(1) == 1; y = 2\n```"
     assert "assert" in extract_code(shared, "f").value  # a line shared with kept code is left alone
+
+
+def test_mcts_confirms_a_solved_program_on_the_models_inputs_before_it_stops(tmp_path, monkeypatch):
+    """With ``confirm`` 2, a program that passes the docstring's example but is wrong elsewhere
+    does not end the search: it waits for a second solved program, and when the two disagree on the
+    model's inputs, for a third that agrees with one of them; the final pick is of the pair."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    plans = ["Use sum.", "Loop and add.", "Take the first and add the rest."]
+    programs = {plans[0]: RIGHT_SUM, plans[1]: ALIKE_SUM, plans[2]: WRONG_SUM}
+
+    def answer(request: dict) -> str:
+        prompt = request["messages"][-1]["content"]
+        if "Propose" in prompt:
+            return json.dumps([{"strategy": p, "confidence": c} for p, c in zip(plans[::-1], (0.9, 0.5, 0.2))])
+        if "new test inputs" in prompt:
+            return "total([])\ntotal([4, 5])"
+        plan = next(p for p in plans if p in prompt)
+        return f"```python\n{programs[plan]}```"
+
+    problem = CodeProblem.from_dict({**TOTAL.to_dict(), "hidden_tests": [{"input": [[]], "output": 0}]})
+    with LLMServer(reply=answer) as server:
+        result = search(problem, model="openai/local", api_base=server.url, strategy="mcts", budget=12,
+                        concurrency=1, cache=None, out=tmp_path / "run",
+                        config={"confirm": 2, "width": 3, "rethink": False})
+        prompts = [r.body["messages"][-1]["content"] for r in server.requests]
+    assert result.stopped_because == "solved"
+    assert sum("new test inputs" in p for p in prompts) == 1  # the inputs are asked for once
+    assert result.best.code.strip() in (RIGHT_SUM.strip(), ALIKE_SUM.strip())  # not the first solved program
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    confirms = [e for e in events if e["type"] == "confirm"]
+    assert [len(e["groups"][0]) for e in confirms] == [1, 1, 2]
+    assert asyncio.run(judge(problem, result.best.code, Sandbox("auto"))).passed_base
+
+
+def test_without_inputs_the_first_solved_program_stops_as_before(tmp_path):
+    problem = CodeProblem.from_dict({**BELOW_ZERO.to_dict(), "reference": BELOW_ZERO.prompt + "    return any(\n"
+                                     "        sum(operations[:i + 1]) < LIMIT for i in range(len(operations)))\n"})
+    result = search(problem, model="sim", strategy="mcts", budget=12, concurrency=1, config={"confirm": 2})
+    assert result.solved and result.stopped_because == "solved"

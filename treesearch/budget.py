@@ -8,7 +8,9 @@ it failed). A reservation is granted only while
 
 so no limit is ever exceeded, however many calls are in flight, provided each estimate bounds its
 call (the LLM client reserves the prompt's JSON size plus ``max_tokens`` per sample; a token never
-takes less than a byte). A call counts against ``max_calls`` when it is reserved.
+takes less than a byte). A call counts against ``max_calls`` when it is reserved, once per sample: a
+request for ``n`` samples is ``n`` calls, so strategies that ask for several programs at once and
+those that ask one at a time compare at equal budgets.
 
 When a request cannot fit even with nothing in flight (``settled usage + estimate > limit``), or the
 wall time is spent, :class:`BudgetExhausted` names the limit; the engine catches it and ends the search

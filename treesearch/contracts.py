@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from treesearch.engine.state import SearchState
 
-ProposalKind = Literal["thought", "code", "debug", "rethink", "action"]
-PROPOSAL_KINDS: tuple[str, ...] = ("thought", "code", "debug", "rethink", "action")
+ProposalKind = Literal["thought", "code", "debug", "rethink", "action", "inputs"]
+PROPOSAL_KINDS: tuple[str, ...] = ("thought", "code", "debug", "rethink", "action", "inputs")
 
 
 @dataclass
@@ -201,4 +201,9 @@ class Domain(Protocol):
 
     def stats(self, search: SearchState) -> dict[str, int]:
         """The domain's own figures for the result (executions, steps, ...)."""
+        ...
+
+    async def behaviours(self, search: SearchState, attempts: list[int], inputs: Proposal) -> list[tuple]:
+        """What each of ``attempts`` does on ``inputs`` (a policy's "inputs" proposal): equal tuples
+        for attempts that behave alike. A domain that cannot tell gives every attempt its own."""
         ...

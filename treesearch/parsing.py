@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from treesearch.pysource import NOT_LITERAL, compile_quietly, literal
+
 T = TypeVar("T")
 
 
@@ -768,3 +770,36 @@ def _paragraph(text: str) -> str:
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return _clean_item(prose.split("\n"))
     return ""
+
+
+def extract_calls(text: str, entry_point: str) -> Parsed[list[list[Any]]]:
+    """The literal argument lists of the calls of ``entry_point`` in ``text`` (at most one per line,
+    in order, without repeats): ``f(1, [2])`` in code, prose, asserts or doctests alike."""
+    found: list[list[Any]] = []
+    for line in text.splitlines():
+        start = line.find(f"{entry_point}(")
+        if start < 0 or (start and (line[start - 1].isalnum() or line[start - 1] in "_.")):
+            continue
+        args = _call_args(line[start:], entry_point)
+        if args is not None and args not in found:
+            found.append(args)
+    if not found:
+        return Parsed.failure(f"no call of {entry_point}(...) with literal arguments, one per line")
+    return Parsed.success(found)
+
+
+def _call_args(text: str, entry_point: str) -> list[Any] | None:
+    """The arguments of the call ``text`` starts with, when all are literals."""
+    for end in [m.end() for m in re.finditer(r"\)", text)]:
+        try:
+            tree = compile_quietly(text[:end])
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        statement = tree.body[0] if len(tree.body) == 1 else None
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+            call = statement.value
+            if not (isinstance(call.func, ast.Name) and call.func.id == entry_point) or call.keywords:
+                return None
+            args = [literal(a) for a in call.args]
+            return None if any(a is NOT_LITERAL for a in args) else args
+    return None

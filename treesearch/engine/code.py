@@ -21,11 +21,23 @@ from typing import Any
 from treesearch.contracts import ExpansionContext, Proposal
 from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode
 from treesearch.engine.state import SearchState, normalised_priors
-from treesearch.problems import CodeProblem
+from treesearch.problems import CodeProblem, TestCase
+
+
+async def behaviour(sandbox: Any, problem: CodeProblem, code: str, inputs: list[list[Any]]) -> tuple[str, ...]:
+    """What ``code`` returns (its repr) or raises (``<ExceptionType>``, ``<timeout>``) on each
+    argument list of ``inputs``, in the sandbox after the problem's prelude: two programs that
+    behave alike on them have equal tuples."""
+    tests = [TestCase(input=args, output=None) for args in inputs]
+    result = await sandbox.run(code, problem.kind, tests, problem.entry_point, prelude=problem.prelude)
+    if not result.outcomes:  # it did not load: one behaviour, whatever the input
+        return tuple(f"<{result.status}>" for _ in tests)
+    return tuple(o.actual if o.exception_type is None and o.status != "timeout" else f"<{o.exception_type or o.status}>"
+                 for o in result.outcomes)
 
 
 class CodeDomain:
-    kinds = ("thought", "code", "debug", "rethink")
+    kinds = ("thought", "code", "debug", "rethink", "inputs")
 
     def __init__(self, problem: CodeProblem, sandbox: Any) -> None:
         self.problem = problem
@@ -52,6 +64,12 @@ class CodeDomain:
     @staticmethod
     def stats(search: SearchState) -> dict[str, int]:
         return {"executions": search.stats.checks}
+
+    async def behaviours(self, search: SearchState, attempts: list[int], inputs: Proposal) -> list[tuple]:
+        calls = inputs.metadata.get("inputs") or []
+        if self.view.kind != "function" or not calls:
+            return [(a,) for a in attempts]
+        return [await behaviour(self.sandbox, self.view, search.node(a).code, calls) for a in attempts]
 
     # ------------------------------------------------------------------ attempts
     def add_programs(self, search: SearchState, parent: int, proposals: list[Proposal], kind: str,

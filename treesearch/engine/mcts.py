@@ -12,8 +12,9 @@ One step:
 4. **Backprop** the values of every expansion that finished, in one kernel call, releasing their
    in-flight counts; failed expansions (a call that failed for good) are released without a value
    and cost only themselves, unless failures come ``3 K`` in a row.
-5. **Stop** at the first attempt that counts as solved (``early_stop``), when the budget is spent,
-   or when nothing is left to expand.
+5. **Stop** at the first attempt that counts as solved (``early_stop``), or with ``confirm`` = c at
+   the first c distinct solved attempts that behave alike on inputs the policy writes; when the
+   budget is spent, or when nothing is left to expand.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
     """Grow ``leaf`` by one step and value what it produced; None when the policy proposed nothing."""
     payload = state.node(leaf)
     if state.tree.stats(leaf)["terminal"]:
-        if state.is_attempt(leaf):
-            return Expansion([leaf], [payload.value], state.solved_by(leaf), called_model=False)
+        if state.is_attempt(leaf):  # valued again; if it is solved, that was told when it was made
+            return Expansion([leaf], [payload.value], called_model=False)
         return Expansion([leaf], [0.0], called_model=False)  # a dead end: the policy had nothing
     if isinstance(payload, RootNode) or (
         isinstance(payload, ThoughtNode) and len(state.thought_path(leaf)) < state.config.thought_depth
@@ -170,8 +171,8 @@ async def run_mcts(state: SearchState, budget: Any,
             values += result.values
             selected.append(leaf)
             idle = 0 if result.called_model else idle + 1
-            if result.solved and cfg.early_stop:
-                stop = StopReason("solved")
+            if result.solved and cfg.early_stop and stop is None:
+                stop = await _confirmed(state)
         flights.settle(step, nodes, values, selected, released)
         step += 1
         if stop is None and idle >= MAX_IDLE_STEPS:
@@ -180,6 +181,20 @@ async def run_mcts(state: SearchState, budget: Any,
             stop = StopReason("max_iterations")
         if stop is not None and stop.kind == "solved":
             await flights.cancel(step)
+
+
+async def _confirmed(state: SearchState) -> StopReason | None:
+    """"solved" once the solved attempts are confirmed (``confirm``), else None (the search goes on);
+    the spent budget when asking for inputs finds it spent."""
+    if state.config.confirm <= 1:
+        return StopReason("solved")
+    try:
+        return StopReason("solved") if await state.confirmed() else None
+    except BudgetExhausted as e:
+        return StopReason("budget", e.limit)
+    except ProposalError:  # no inputs could be had: the solved attempt stands alone
+        state.inputs = False
+        return StopReason("solved")
 
 
 def _selection_terms(state: SearchState, leaves: list[int]) -> dict[int, list[dict]]:

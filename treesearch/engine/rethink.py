@@ -3,8 +3,8 @@
 After an attempt fails its checks, the policy is shown the feedback (for a program: failing inputs,
 expected and actual outputs, exceptions with the traceback lines inside the candidate, optionally a
 line trace; for a patch: what its checks found) and the thoughts it was made from, and asked which
-thought is wrong — or whether the plan is right and only the attempt is wrong, which a later repair
-expansion handles. A wrong thought is rewritten *in place* (the old version stays on the node,
+thought is wrong — or whether the plan is right and only the attempt is wrong: then (and when no
+verdict can be read from the reply) the attempt is repaired at once, a debug step. A wrong thought is rewritten *in place* (the old version stays on the node,
 superseded with the failure that disproved it), and the domain makes a new attempt from the corrected
 path (:meth:`~treesearch.contracts.Domain.redo`). The failed attempt is superseded and never backed
 up: only the value of the last version counts. Rethinks are capped per failed attempt and per
@@ -12,6 +12,8 @@ thought, and each one is scored: it *helped* when the new attempt is valued abov
 """
 
 from __future__ import annotations
+
+from contextlib import aclosing
 
 from treesearch.engine.state import SearchState
 
@@ -24,7 +26,11 @@ async def rethink(state: SearchState, end: int) -> int:
         if failed.passed_all or not path:
             break  # nothing to rethink: it passed, or it was made without thoughts
         blamed = await state.blamed_thought(end, path)
-        if blamed is None:
+        if blamed in ("code", "unusable"):
+            # The plan stands (or no verdict could be read): the call still bought a look at the
+            # failure, so the attempt is repaired at once rather than left for a later selection.
+            return await _repaired(state, end)
+        if isinstance(blamed, str):
             break
         thought_id, rewrite = blamed
         thought = state.node(thought_id)
@@ -41,4 +47,13 @@ async def rethink(state: SearchState, end: int) -> int:
             new_node=new_end, old_value=failed.value, new_value=new_value, helped=helped,
         )
         end = new_end
+    return end
+
+
+async def _repaired(state: SearchState, end: int) -> int:
+    """A repair of the failed attempt at ``end`` (the domain's attempt below it); its end, or
+    ``end`` when the policy proposed none."""
+    async with aclosing(state.domain.attempts(state, end)) as repairs:
+        async for repaired in repairs:
+            end = repaired
     return end

@@ -45,6 +45,10 @@ class SearchConfig:
     rethink_cap: int = 2  # rethinks per failed attempt and per thought
     rethink_trace: bool = False  # show the policy a line trace of the first failing test (code)
     early_stop: bool = True  # stop at the first attempt that counts as solved (see require_approval)
+    # MCTS: distinct solved attempts that must behave alike on inputs the policy writes before the
+    # search stops (1: the first solved attempt stops it); the final pick then favours the largest
+    # group of alike attempts. Visible tests that are a docstring's two examples are weak evidence.
+    confirm: int = 1
     beam_width: int = 2  # programs kept per level by the beam baseline
     discriminator_top: int = 0  # > 1: the discriminator (LLM models) picks among this many best distinct
     require_approval: bool = False  # solved needs every check passed *and* the critic's approval
@@ -57,7 +61,7 @@ class SearchConfig:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         for name in ("width", "code_samples", "thought_depth", "max_steps", "concurrency", "beam_width",
-                     "max_iterations"):
+                     "max_iterations", "confirm"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_debug_depth", "rethink_cap", "discriminator_top"):
@@ -105,6 +109,8 @@ class SearchState:
         self.seed = seed
         self.stats = SearchStats()
         self.failures_in_a_row = 0
+        self.inputs: Proposal | None | bool = None  # the policy's inputs once asked (False: none to be had)
+        self._behaviour: dict[int, tuple] = {}
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(domain.problem_id))
         self.tree.events = self.events.events
 
@@ -227,20 +233,50 @@ class SearchState:
         self.events.emit("supersede", node=old_head, by=new_head, thought=thought,
                          version=len(self.node(thought).versions) - 1)
 
-    async def blamed_thought(self, failed: int, path: list[int]) -> tuple[int, Proposal] | None:
+    async def blamed_thought(self, failed: int, path: list[int]) -> tuple[int, Proposal] | str:
         """Ask the policy which thought on ``path`` (the thoughts above ``failed``) the failure
-        disproves: its id and the rewrite. None when the policy blames the code instead (logged),
-        proposes nothing, or the thought has already been rethought ``rethink_cap`` times."""
+        disproves: its id and the rewrite; else why not: "code" (the policy blames the code, logged),
+        "unusable" (it proposed nothing usable) or "capped" (that thought was rethought
+        ``rethink_cap`` times already)."""
         proposals = await self.propose(failed, "rethink", 1)
         if not proposals:
-            return None
+            return "unusable"
         target = proposals[0].target
         if not isinstance(target, int) or not 0 <= target < len(path):
             self.events.emit("rethink", node=failed, verdict="code", reason=proposals[0].content[:500])
-            return None
+            return "code"
         if self.node(path[target]).rethinks >= self.config.rethink_cap:
-            return None
+            return "capped"
         return path[target], proposals[0]
+
+    async def alike(self) -> list[list[int]]:
+        """The distinct solved attempts in groups that behave alike on the policy's inputs (asked for
+        once, at the first call), largest group first, ties by rank; one group per attempt when the
+        policy gave no inputs."""
+        solved: dict[str, int] = {}
+        for node_id in self.ranked():
+            if self.solved_by(node_id):
+                solved.setdefault(self.node(node_id).solution, node_id)
+        if self.inputs is None:
+            proposals = await self.propose(ROOT, "inputs", 1)
+            self.inputs = proposals[0] if proposals else False
+        if not self.inputs:
+            return [[a] for a in solved.values()]
+        new = [a for a in solved.values() if a not in self._behaviour]
+        for attempt, behaviour in zip(new, await self.domain.behaviours(self, new, self.inputs)):
+            self._behaviour[attempt] = behaviour
+        groups: dict[tuple, list[int]] = {}
+        for attempt in solved.values():
+            groups.setdefault(self._behaviour[attempt], []).append(attempt)
+        return sorted(groups.values(), key=len, reverse=True)
+
+    async def confirmed(self) -> bool:
+        """Whether the solved attempts end the search: ``confirm`` of them behave alike, or the
+        policy has no inputs to tell them apart with (then the first solved one does, as without
+        ``confirm``)."""
+        groups = await self.alike()
+        self.events.emit("confirm", groups=[g[:10] for g in groups[:5]], needed=self.config.confirm)
+        return not self.inputs or len(groups[0]) >= self.config.confirm
 
     def failed(self, node_id: int, error: Exception) -> StopReason | None:
         """An expansion of ``node_id`` failed for good (:class:`ProposalError`): it costs that
@@ -254,14 +290,17 @@ class SearchState:
 
     # ------------------------------------------------------------------ the answer
     async def final_pick(self, discriminator: Any = None) -> int | None:
-        """The best-valued attempt; with a discriminator and more than one candidate, its choice among
-        the ``discriminator_top`` best distinct solutions, those that pass every check when any does
-        (a spent budget keeps the value ranking)."""
+        """The best-valued attempt (after ``confirm``: the best of the largest group of solved attempts
+        that behave alike); with a discriminator and more than one candidate, its choice among the
+        ``discriminator_top`` best distinct solutions, those that pass every check when any does (a
+        spent budget keeps the value ranking)."""
         from treesearch.budget import BudgetExhausted
 
         ranked = self.ranked()
         if any(self.node(n).passed_all for n in ranked):
             ranked = [n for n in ranked if self.node(n).passed_all]
+        if self.inputs:  # confirmation grouped the solved attempts: the largest group's best first
+            ranked = [n for group in await self.alike() for n in group] + ranked
         distinct: dict[str, int] = {}
         for node_id in ranked:
             distinct.setdefault(self.node(node_id).solution, node_id)

@@ -48,7 +48,7 @@ PROMPT_NAMES = ("system", "thought", "code", "debug", "rethink")
 PROMPT_PLACEHOLDERS = {
     "system": frozenset(),
     "thought": frozenset({"problem", "thoughts", "output_note", "n"}),
-    "code": frozenset({"problem", "thoughts", "output_note"}),
+    "code": frozenset({"problem", "thoughts", "output_note", "follow_plan"}),
     "debug": frozenset({"problem", "thoughts", "output_note", "attempts", "code", "feedback"}),
     "rethink": frozenset({"problem", "thoughts", "output_note", "numbered_thoughts", "code", "feedback"}),
 }

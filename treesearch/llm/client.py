@@ -77,7 +77,8 @@ class LLMClient:
         backoff with jitter between attempts (a Retry-After from the provider lengthens the wait).
     cache: an :class:`LLMCache`, a path for one, True for :func:`default_cache_path`, None/False for none.
     transcript_path: where every call is appended (``<run dir>/llm_calls.jsonl``), or None.
-    budget: a :class:`Budget` every call reserves against; BudgetExhausted is raised before any request.
+    budget: a :class:`Budget` every call reserves against (``n`` calls for ``n`` samples); BudgetExhausted
+        is raised before any request.
     default_params: model parameters for every call (temperature, ...); per-call params override them.
         ``max_tokens`` defaults to 4096 so each call's cost has a bound a budget can reserve.
     sample_seeds: send each fresh sample a ``seed`` of its own, a function of the request and the
@@ -151,7 +152,7 @@ class LLMClient:
         reservation = None
         if self.budget is not None:
             est_tokens, est_cost = self._estimate(messages, params, list(cached.values()), len(missing))
-            reservation = await self.budget.areserve(est_tokens=est_tokens, est_cost=est_cost)
+            reservation = await self.budget.areserve(est_tokens=est_tokens, est_cost=est_cost, calls=n)
 
         try:
             seeds = [sample_seed(key, i) for i in missing] if self.sample_seeds and "seed" not in params else None

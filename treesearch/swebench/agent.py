@@ -86,6 +86,10 @@ class RepoDomain:
     def stats(search: SearchState) -> dict[str, int]:
         return {"attempts": search.stats.attempts, "steps": search.stats.steps, "checks": search.stats.checks}
 
+    @staticmethod
+    async def behaviours(search: SearchState, attempts: list[int], inputs: Any) -> list[tuple]:
+        return [(a,) for a in attempts]  # patches are not compared by running them on inputs
+
     async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:
         if (end := await self.attempt(search, start)) is not None:
             yield end

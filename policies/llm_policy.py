@@ -138,7 +138,8 @@ class LLMPolicy:
         if ctx.problem.kind != "function":
             return []
         messages = self._messages("inputs", ctx, n=INPUTS, entry_point=ctx.problem.entry_point)
-        replies = await self._ask(messages, 1, lambda text: extract_calls(text, ctx.problem.entry_point), "inputs")
+        replies = await self._ask(messages, 1, lambda text: extract_calls(text, ctx.problem.entry_point), "inputs",
+                                  retry=False)  # without inputs the engine does as it did before asking
         if not replies:
             return []
         calls, completion = replies[0]

@@ -160,7 +160,8 @@ def test_mcts_stops_at_the_first_solved_attempt_and_backs_its_value_up():
     assert stop == StopReason("solved") and str(stop) == "solved"
     best = state.ranked()[0]
     assert state.node(best).solution == "p2" and state.solved_by(best)
-    assert [k for k, _ in policy.calls] == ["thought", "code", "debug"]
+    # confirm (2 by default) asks for inputs to compare solved attempts with; with none, the first stops
+    assert [k for k, _ in policy.calls] == ["thought", "code", "debug", "inputs"]
     assert state.tree.stats(ROOT)["visits"] == 2 and state.stats.checks == 2
 
 
@@ -276,4 +277,4 @@ def test_a_root_without_readable_thoughts_gets_code_straight_from_the_problem():
     stop = asyncio.run(run_mcts(state, NoBudget()))
     (program,) = state.tree.children(ROOT)
     assert str(stop) == "solved" and state.node(program).solution == "p2"
-    assert [k for k, _ in policy.calls] == ["thought", "code"]
+    assert [k for k, _ in policy.calls] == ["thought", "code", "inputs"]

@@ -144,7 +144,7 @@ def test_an_unusable_rethink_becomes_a_repair_of_the_program(tmp_path, monkeypat
 
     with LLMServer(reply=answer) as server:
         result = search(BELOW_ZERO, model="openai/local", api_base=server.url, budget=8, concurrency=1,
-                        cache=None, config={"width": 1})
+                        cache=None, config={"width": 1, "confirm": 1})
         kinds = [("rethink" if "Wrong step:" in p else "debug" if "Execution feedback" in p else "other")
                  for p in (r.body["messages"][-1]["content"] for r in server.requests)]
     assert result.solved and result.stats["llm_calls"] == 4  # thought, program, rethink, repair

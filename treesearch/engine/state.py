@@ -48,7 +48,7 @@ class SearchConfig:
     # MCTS: distinct solved attempts that must behave alike on inputs the policy writes before the
     # search stops (1: the first solved attempt stops it); the final pick then favours the largest
     # group of alike attempts. Visible tests that are a docstring's two examples are weak evidence.
-    confirm: int = 1
+    confirm: int = 2
     beam_width: int = 2  # programs kept per level by the beam baseline
     discriminator_top: int = 0  # > 1: the discriminator (LLM models) picks among this many best distinct
     require_approval: bool = False  # solved needs every check passed *and* the critic's approval

@@ -1,0 +1,42 @@
+"""bench/real_quality_bench.py: its subsets follow the documented rule, and a run resumes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.real_quality_bench import DEV, REPORT, configurations, draw_subsets
+from tests.data_marks import needs_data
+from treesearch.evaluation import load_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@needs_data
+def test_the_listed_subsets_are_the_ones_the_rule_draws():
+    humaneval = [p.id for p in load_dataset("humaneval")]
+    mbpp = [p.id for p in load_dataset("mbpp")]
+    assert draw_subsets(humaneval, mbpp) == (DEV, REPORT)
+    assert not set(DEV) & set(REPORT) and len(set(REPORT)) == len(REPORT) == 100
+    assert sum(i.startswith("HumanEval/") for i in REPORT[:40]) == 20  # the 1.5B model's first 40: half each
+
+
+def test_smaller_budgets_run_first_so_larger_ones_replay_their_calls():
+    assert configurations(["single", "mcts", "best_of_n"], [8, 4]) == [
+        ("single", 1), ("mcts", 4), ("best_of_n", 4), ("mcts", 8), ("best_of_n", 8)]
+
+
+@needs_data
+def test_quick_runs_resume_without_searching_again(tmp_path):
+    command = [sys.executable, str(REPO / "bench" / "real_quality_bench.py"), "--quick", "--json", "--out", str(tmp_path)]
+    first = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=300).stdout)
+    assert first["simulated"] and first["problems_finished"] == 4
+    assert {(r["strategy"], r["budget"]) for r in first["rows"]} == {
+        ("single", 1), *((s, 4) for s in ("best_of_n", "self_debug", "beam", "mcts", "s_star"))}
+    results = tmp_path / "quick" / "sim" / "dev" / "mcts-b4" / "results.jsonl"
+    before = results.read_bytes()
+    again = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=300).stdout)
+    assert results.read_bytes() == before and again["rows"] == first["rows"]  # nothing searched twice
+    assert (tmp_path / "quick" / "sim" / "dev" / "pass_at_1_vs_calls.svg").read_text().startswith("<svg")

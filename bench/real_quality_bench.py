@@ -11,7 +11,8 @@ Subsets, drawn once by this rule and listed below: HumanEval ids and MBPP (sanit
 by number and shuffled with ``random.Random(2026)``; **dev** = the first 12 of each (for choosing
 settings), **report** = HumanEval's next 60 and MBPP's next 40, alternating HumanEval and MBPP while
 both last (the figures to report; never used to choose settings). ``--calibrate``: ``single`` on all
-164 HumanEval problems, to set beside the published pass@1 of the model.
+164 HumanEval problems, to set beside the published pass@1 of the model (the report's first, then
+the others in a seeded order, so that a run cut short is a random sample).
 
 Resumable: each configuration is an ``eval`` run directory (``results.jsonl``) under ``--out``;
 killed and started again, it skips what is finished. Every call goes through the LLM cache, so a
@@ -105,8 +106,10 @@ def load_problems(ids: list[str], data_dir: str | None) -> list[Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     ids = REPORT if args.subset == "report" else DEV
-    if args.calibrate:
-        ids = [f"HumanEval/{i}" for i in range(164)]
+    if args.calibrate:  # the report's HumanEval problems first: a run cut short is still a random sample
+        rest = [f"HumanEval/{i}" for i in range(164)]
+        first = [i for i in REPORT if i.startswith("HumanEval/")]
+        ids = first + sorted(set(rest) - set(first), key=lambda i: random.Random(f"{SEED}:{i}").random())
     ids = ids[: args.limit] if args.limit else ids
     problems = load_problems(ids, args.data_dir)
     configs = [("single", 1)] if args.calibrate else configurations(args.strategies, args.budgets)

@@ -8,7 +8,8 @@ expansion handles. A wrong thought is rewritten *in place* (the old version stay
 superseded with the failure that disproved it), and the domain makes a new attempt from the corrected
 path (:meth:`~treesearch.contracts.Domain.redo`). The failed attempt is superseded and never backed
 up: only the value of the last version counts. Rethinks are capped per failed attempt and per
-thought, and each one is scored: it *helped* when the new attempt is valued above the one it replaced.
+thought; an attempt made from a thought that another expansion has rewritten since is not rethought
+(its failure says nothing about the new version). Each rethink is scored: it *helped* when the new attempt is valued above the one it replaced.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ async def rethink(state: SearchState, end: int) -> int:
         path = state.thought_path(end)
         if failed.passed_all or not path:
             break  # nothing to rethink: it passed, or it was made without thoughts
+        if failed.thought_versions != state.versions(end):
+            break  # another expansion has rewritten a thought it was made from: the failure is stale
         blamed = await state.blamed_thought(end, path)
-        if blamed is None:
+        if blamed is None or failed.thought_versions != state.versions(end):  # (or did while we asked)
             break
         thought_id, rewrite = blamed
         thought = state.node(thought_id)

@@ -18,6 +18,7 @@ from typing import Any
 
 from treesearch.contracts import Candidate, Domain, ExpansionContext, Policy, Proposal, StopReason, ValueModel
 from treesearch.engine.nodes import RootNode, ThoughtNode, ThoughtVersion
+from treesearch.engine.turns import outside
 from treesearch.export.events import EventLog
 from treesearch.tree import ROOT, SearchTree, SelectionConfig
 
@@ -162,7 +163,7 @@ class SearchState:
     async def propose(self, node_id: int, kind: str, n: int, ctx: ExpansionContext | None = None) -> list[Proposal]:
         """``n`` proposals of ``kind`` for ``node_id``, from its :meth:`context` unless ``ctx`` is given."""
         before = self.parse_failures().get(kind, 0)
-        proposals = await self.policy.propose(ctx or self.context(node_id), kind, n)
+        proposals = await outside(self.policy.propose(ctx or self.context(node_id), kind, n))
         unusable = self.parse_failures().get(kind, 0) - before
         self.events.emit("propose", node=node_id, kind=kind, asked=n, got=len(proposals),
                          **({"unusable_replies": unusable} if unusable else {}))
@@ -174,8 +175,14 @@ class SearchState:
         return dict(getattr(self.policy, "parse_failures", None) or {})
 
     def add_thoughts(self, parent: int, proposals: list[Proposal]) -> list[int]:
+        """Thoughts below ``parent``. Those that attempts are made from (the last thought level) take
+        several expansions at once when the domain can keep their attempts side by side
+        (``shared_thoughts``)."""
         payloads = [ThoughtNode([ThoughtVersion(p.content, p.metadata)]) for p in proposals]
         ids = self.tree.add_children(parent, normalised_priors(proposals), payloads)
+        if getattr(self.domain, "shared_thoughts", False) and len(self.thought_path(parent)) + 1 >= self.config.thought_depth:
+            for thought in ids:
+                self.tree.mark_shared(thought)
         self.events.emit("add", parent=parent, kind="thought", nodes=ids,
                          priors=[float(self.tree.arrays.prior[i]) for i in ids])
         return ids
@@ -197,6 +204,14 @@ class SearchState:
         finally:
             self.tree.release([chosen])
 
+    def other_writers(self, node_id: int) -> int:
+        """The expansions besides the calling one that will add attempts below ``node_id`` and have
+        not yet: while it is childless, each expansion writing for it holds it in flight once (by its
+        selection or its rollout); once it has children, walks go below it and no new writer comes."""
+        if self.tree.children(node_id):
+            return 0
+        return max(0, int(self.tree.stats(node_id)["in_flight"]) - 1)
+
     def versions(self, node_id: int) -> list[int]:
         """The version index of each thought above ``node_id``: what an attempt below it was made from."""
         return [len(self.node(t).versions) - 1 for t in self.thought_path(node_id)]
@@ -206,7 +221,7 @@ class SearchState:
         self.stats.checks += 1
         candidate = Candidate(attempt.solution, [self.node(t).text for t in self.thought_path(start)],
                               attempt.metadata)
-        attempt.evaluation = await self.value_model.evaluate(self.view, candidate, attempt.feedback)
+        attempt.evaluation = await outside(self.value_model.evaluate(self.view, candidate, attempt.feedback))
 
     def finish(self, end: int) -> None:
         """A valued attempt is in the tree at ``end``: terminal once solved, or with

@@ -1,0 +1,129 @@
+"""K expansions in flight: the slots stay busy, and a search replays exactly at any K.
+
+The model is the test server over real HTTP; its replies are a function of the request, and each
+one is held back a random time, so that replies come back in a different order on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.llm_server import LLMServer
+from treesearch.api import search
+from treesearch.export.events import busy_slots
+
+PROBLEM = {
+    "id": "concurrency/add_positive",
+    "kind": "function",
+    "prompt": "def add_positive(xs: list) -> int:\n    \"\"\"Sum of the positive numbers in xs.\"\"\"\n",
+    "entry_point": "add_positive",
+    "visible_tests": [{"input": [[1, -2, 3]], "output": 4}, {"input": [[-1, -1]], "output": 0},
+                      {"input": [[2, 2]], "output": 4}],
+    "hidden_tests": [{"input": [[5, 0, -5, 7]], "output": 12}],
+}
+
+# Programs that pass none, some or most of the visible tests but never all, so every search runs
+# to its budget: nothing is cancelled, and every request it makes is cached.
+PROGRAMS = ["return sum(xs)", "return max(0, sum(xs))", "return 0", "return len(xs)",
+            "return sum(x for x in xs if x > 1)", "return sum(abs(x) for x in xs)"]
+
+
+def model(request: dict) -> str:
+    """The model's side: a reply picked by a digest of the request, after a random delay."""
+    time.sleep(random.uniform(0.0, 0.03))
+    prompt = request["messages"][-1]["content"]
+    pick = int(hashlib.sha256(json.dumps(request["messages"]).encode()).hexdigest(), 16)
+    if "Propose" in prompt:
+        return json.dumps([{"strategy": f"Plan {pick % 97 + i}: add them up carefully.", "confidence": 0.2 + 0.1 * i}
+                           for i in range(3)])
+    if "wrong_step" in prompt:
+        return json.dumps({"wrong_step": 1, "rewrite": f"Plan {pick % 89}: skip the non-positive ones.",
+                           "reason": "the negatives count"})
+    if "Score:" in prompt:
+        return f"Looks plausible.\nScore: {pick % 10}"
+    return f"```python\ndef add_positive(xs):\n    {PROGRAMS[pick % len(PROGRAMS)]}\n```"
+
+
+def run(server: LLMServer, out: Path, concurrency: int, cache: Path):
+    return search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, budget=16, concurrency=concurrency,
+                  out=out, cache=cache, seed=3, config={"width": 3, "code_samples": 1})
+
+
+def tree_shape(out: Path) -> list[tuple]:
+    """What must not depend on timing: ids, structure, kinds, statistics and contents."""
+    doc = orjson.loads((out / "tree.json").read_bytes())
+    shape = []
+    for node in doc["nodes"]:
+        payload = node["payload"] or {}
+        content = payload.get("code") or [v["text"] for v in payload.get("versions", [])]
+        shape.append((node["id"], node["parent"], tuple(node["children"]), node["kind"], node["visits"],
+                      node["q_mean"], node["q_max"], node["in_flight"], node["terminal"], node["superseded"],
+                      json.dumps(content), payload.get("value")))
+    return shape
+
+
+def outcome(out: Path) -> dict:
+    result = orjson.loads((out / "result.json").read_bytes())
+    result["stats"].pop("wall_s")
+    return result
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with LLMServer(reply=model) as s:
+        yield s
+
+
+def test_the_same_search_at_k4_is_identical_every_time_and_replays_without_the_server(server, tmp_path):
+    runs = []
+    for i in range(5):
+        cache = tmp_path / f"cache-{i}.sqlite"
+        before = server.request_count
+        run(server, tmp_path / f"live-{i}", 4, cache)
+        live_requests = server.request_count - before
+        run(server, tmp_path / f"replay-{i}", 4, cache)
+        assert server.request_count - before == live_requests > 0  # the replay asked the server nothing
+        runs += [tmp_path / f"live-{i}", tmp_path / f"replay-{i}"]
+    first = tree_shape(runs[0])
+    assert len(first) > 8 and outcome(runs[0])["stopped_because"] == "budget: max_calls"
+    for out in runs[1:]:
+        assert tree_shape(out) == first, out.name
+        assert outcome(out) == outcome(runs[0]), out.name
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_search_replays_exactly_at_any_concurrency(server, tmp_path, concurrency):
+    cache = tmp_path / "cache.sqlite"
+    run(server, tmp_path / "live", concurrency, cache)
+    requests = server.request_count
+    run(server, tmp_path / "replay", concurrency, cache)
+    assert server.request_count == requests
+    run(server, tmp_path / "again", concurrency, tmp_path / "fresh.sqlite")
+    assert tree_shape(tmp_path / "live") == tree_shape(tmp_path / "replay") == tree_shape(tmp_path / "again")
+    assert outcome(tmp_path / "live") == outcome(tmp_path / "replay") == outcome(tmp_path / "again")
+
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples" / "problems").glob("*.json"))
+
+
+def test_four_slots_stay_busy_after_the_first_step(tmp_path):
+    """The sim coder at budget 24 and K = 4 on every example problem, searching on past solutions
+    (no early stop) so that each search makes many selections: after the root's, at least 3 of the 4
+    slots are busy at each one (the leaves it selects plus the expansions already running)."""
+    busy = {}
+    for problem in EXAMPLES:
+        result = search(problem, model="sim", budget=24, concurrency=4, seed=0, out=tmp_path / problem.stem,
+                        config={"early_stop": False})
+        busy[problem.stem] = busy_slots(result.events)
+    assert all(b["selects"] >= 3 for b in busy.values()), busy
+    assert all(b["per_select"] >= 3.0 for b in busy.values()), busy
+    selects = sum(b["selects"] for b in busy.values())
+    assert sum(b["per_select"] * b["selects"] for b in busy.values()) / selects >= 3.5, busy

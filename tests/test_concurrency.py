@@ -6,16 +6,13 @@ one is held back a random time, so that replies come back in a different order o
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
-import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.llm_server import LLMServer
+from tests.llm_server import LLMServer, wrong_coder
 from treesearch.api import search
 from treesearch.export.events import busy_slots
 
@@ -28,28 +25,6 @@ PROBLEM = {
                       {"input": [[2, 2]], "output": 4}],
     "hidden_tests": [{"input": [[5, 0, -5, 7]], "output": 12}],
 }
-
-# Programs that pass none, some or most of the visible tests but never all, so every search runs
-# to its budget: nothing is cancelled, and every request it makes is cached.
-PROGRAMS = ["return sum(xs)", "return max(0, sum(xs))", "return 0", "return len(xs)",
-            "return sum(x for x in xs if x > 1)", "return sum(abs(x) for x in xs)"]
-
-
-def model(request: dict) -> str:
-    """The model's side: a reply picked by a digest of the request, after a random delay."""
-    time.sleep(random.uniform(0.0, 0.03))
-    prompt = request["messages"][-1]["content"]
-    pick = int(hashlib.sha256(json.dumps(request["messages"]).encode()).hexdigest(), 16)
-    if "Propose" in prompt:
-        return json.dumps([{"strategy": f"Plan {pick % 97 + i}: add them up carefully.", "confidence": 0.2 + 0.1 * i}
-                           for i in range(3)])
-    if "wrong_step" in prompt:
-        return json.dumps({"wrong_step": 1, "rewrite": f"Plan {pick % 89}: skip the non-positive ones.",
-                           "reason": "the negatives count"})
-    if "Score:" in prompt:
-        return f"Looks plausible.\nScore: {pick % 10}"
-    return f"```python\ndef add_positive(xs):\n    {PROGRAMS[pick % len(PROGRAMS)]}\n```"
-
 
 def run(server: LLMServer, out: Path, concurrency: int, cache: Path):
     return search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, budget=16, concurrency=concurrency,
@@ -78,7 +53,9 @@ def outcome(out: Path) -> dict:
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    with LLMServer(reply=model) as s:
+    # programs that never pass every test: each search runs to its budget, so nothing is cancelled
+    # and every request it makes is cached
+    with LLMServer(reply=wrong_coder(PROBLEM["entry_point"], jitter_s=0.03)) as s:
         yield s
 
 

@@ -238,7 +238,8 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
     from value_models.critic import LLMCritic
     from value_models.discriminator import Discriminator
 
-    client = llm_client(model, api_base, budget=budget, concurrency=config.concurrency, log_dir=run_dir, cache=cache)
+    client = llm_client(model, api_base, budget=budget, concurrency=config.concurrency, log_dir=run_dir, cache=cache,
+                        seed=seed)
     discriminator = Discriminator(client) if config.discriminator_top > 1 else None
     prompts = Path(config.prompts) if config.prompts else PROMPTS
     return LLMPolicy(client, prompts=prompts), LLMCritic(client), discriminator

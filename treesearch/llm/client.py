@@ -70,6 +70,8 @@ class LLMClient:
     budget: a :class:`Budget` every call reserves against; BudgetExhausted is raised before any request.
     default_params: model parameters for every call (temperature, ...); per-call params override them.
         ``max_tokens`` defaults to 4096 so each call's cost has a bound a budget can reserve.
+    seed: the search's seed, part of every cache key (not sent to the provider): searches at two seeds
+        draw different samples from the cache, a replay at the same seed the same ones.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class LLMClient:
         transcript_path: str | os.PathLike | None = None,
         budget: Budget | None = None,
         default_params: dict | None = None,
+        seed: int = 0,
     ) -> None:
         if concurrency < 1 or max_attempts < 1:
             raise ValueError("concurrency and max_attempts must be at least 1")
@@ -95,6 +98,7 @@ class LLMClient:
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.backoff = backoff
+        self.seed = seed
         if cache is True:
             cache = LLMCache(default_cache_path())
         elif cache is False:
@@ -125,7 +129,7 @@ class LLMClient:
             raise ValueError("n must be at least 1")
         started = time.monotonic()
         params = {**self.default_params, **params}
-        key = cache_key(self.model, messages, params)
+        key = cache_key(self.model, messages, params, self.seed)
         # Claimed before any await, so concurrent identical requests get different samples.
         first = self._next_sample.get(key, 0)
         self._next_sample[key] = first + n

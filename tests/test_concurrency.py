@@ -6,6 +6,7 @@ one is held back a random time, so that replies come back in a different order o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.llm_server import LLMServer, wrong_coder
 from treesearch.api import search
+from treesearch.engine.turns import Turns, outside
 from treesearch.export.events import busy_slots
 
 PROBLEM = {
@@ -25,6 +27,37 @@ PROBLEM = {
                       {"input": [[2, 2]], "output": 4}],
     "hidden_tests": [{"input": [[5, 0, -5, 7]], "output": 12}],
 }
+
+def test_turns_resume_in_ticket_order_while_the_waits_overlap():
+    log: list[str] = []
+    waiting = {"now": 0, "most": 0}
+
+    async def wait_outside(delay: float) -> None:
+        waiting["now"] += 1
+        waiting["most"] = max(waiting["most"], waiting["now"])
+        await asyncio.sleep(delay)
+        waiting["now"] -= 1
+
+    async def worker(turns: Turns, name: str, delay: float, ticket: int) -> None:
+        await turns.wait(ticket)
+        log.append(f"{name} asks")
+        await outside(wait_outside(delay))
+        log.append(f"{name} goes on")
+        turns.release()
+
+    async def main() -> None:
+        turns = Turns()
+        await turns.wait(turns.take())
+        # a's wait ends last, yet a goes on first: it asked first
+        workers = [asyncio.ensure_future(worker(turns, name, delay, turns.take()))
+                   for name, delay in (("a", 0.05), ("b", 0.0), ("c", 0.02))]
+        turns.release()
+        await asyncio.gather(*workers)
+
+    asyncio.run(main())
+    assert log == ["a asks", "b asks", "c asks", "a goes on", "b goes on", "c goes on"]
+    assert waiting["most"] == 3  # the three waits overlapped
+
 
 def run(server: LLMServer, out: Path, concurrency: int, cache: Path):
     return search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, budget=16, concurrency=concurrency,

@@ -175,7 +175,8 @@ class Search:
             self.ended.set_result(self.stop)
 
     async def cancel(self) -> None:
-        """Cancel the expansions still in flight (a solution was found) and give their selections back."""
+        """Cancel the expansions still in flight (after a solution, or an error in one of them) and give
+        their selections back."""
         if not self.tasks:
             return
         for task in self.tasks:

@@ -10,11 +10,12 @@ concurrency. A reply that is slow holds back the turns of the tickets after it, 
 
 ::
 
-    ticket 0  select, launch A, B          ─┐
-    ticket 1  A: add thoughts, ask for code  │ A's call ───────┐
-    ticket 2  B: ask for a debug             │ B's call ──┐    │   (concurrent)
-    ticket 3  A: check the program           │            │    ┘   A's turn comes first, even if
-    ticket 4  B: add the repair ...         ─┘            ┘        B's reply came back first
+    ticket  holder of the turn
+    0       the loop: select two leaves, launch A (ticket 1) and B (ticket 2)
+    1       A: ask for thoughts, take ticket 3  ── A's call ──────────┐
+    2       B: ask for a repair, take ticket 4  ── B's call ──┐       │  (both in flight)
+    3       A: add the thoughts, ...                          │  ◄────┘
+    4       B: add the repair, ...                      ◄─────┘  (B's reply came back first)
 
 A wait that does not go through :func:`outside` keeps the turn: it is serial, and still exact. What
 runs inside :func:`outside` must not touch the tree.

@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import hashlib
 import itertools
 import json
 import random
@@ -348,6 +349,34 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             pass  # tests stay quiet
 
     return Handler
+
+
+# Bodies that pass some tests of a typical function problem on a list but never all of them.
+WRONG_BODIES = ("return None", "return 0", "return len(args[0])", "return sum(args[0])",
+                "return max(0, sum(args[0]))", "return sum(abs(x) for x in args[0])")
+
+
+def wrong_coder(entry_point: str, jitter_s: float = 0.0) -> Callable[[dict], str]:
+    """A ``reply`` for whole searches that never end early: plans, rethinks and critiques in the
+    formats the LLM policy asks for, and programs for ``entry_point`` that fail some visible tests.
+    Each reply is a function of the request (a digest of its messages), sent after a random delay of
+    up to ``jitter_s`` seconds so that concurrent replies come back in a different order each run."""
+
+    def reply(request: dict) -> str:
+        time.sleep(random.uniform(0.0, jitter_s))
+        prompt = request["messages"][-1]["content"]
+        pick = int(hashlib.sha256(json.dumps(request["messages"]).encode()).hexdigest(), 16)
+        if "Propose" in prompt:
+            return json.dumps([{"strategy": f"Plan {pick % 97 + i}: work through the input once.",
+                                "confidence": 0.2 + 0.1 * i} for i in range(3)])
+        if "wrong_step" in prompt:
+            return json.dumps({"wrong_step": 1, "rewrite": f"Plan {pick % 89}: mind the edge cases.",
+                               "reason": "an edge case fails"})
+        if "Score:" in prompt:
+            return f"Looks plausible.\nScore: {pick % 10}"
+        return f"```python\ndef {entry_point}(*args):\n    {WRONG_BODIES[pick % len(WRONG_BODIES)]}\n```"
+
+    return reply
 
 
 if pytest is not None:

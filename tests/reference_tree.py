@@ -16,7 +16,7 @@ UCT, PUCT, PUCB = "uct", "puct", "pucb"
 
 class Node:
     __slots__ = ("parent", "children", "depth", "visits", "value_sum", "max_value", "prior",
-                 "in_flight", "expanded", "terminal", "superseded")
+                 "in_flight", "expanded", "terminal", "superseded", "shared")
 
     def __init__(self, parent: Node | None, prior: float, depth: int) -> None:
         self.parent = parent
@@ -30,12 +30,22 @@ class Node:
         self.expanded = False
         self.terminal = False
         self.superseded = False
+        self.shared = False
+
+    @property
+    def exhausted(self) -> bool:
+        """By definition, recursively (the core keeps it as a mark, updated incrementally)."""
+        if self.terminal:
+            return True
+        selectable = [ch for ch in self.children if not ch.superseded]
+        return self.expanded and bool(selectable) and all(ch.exhausted for ch in selectable)
 
 
 class ReferenceTree:
     def __init__(self, rule: str = PUCB, c: float = 4.0, c_base: float = 10.0, q_mode: str = "max",
-                 q_unvisited: float = 0.0, float32: bool = True) -> None:
+                 q_unvisited: float = 0.0, virtual_loss: float = 1.0, float32: bool = True) -> None:
         self.rule, self.c, self.c_base, self.q_mode, self.q_unvisited = rule, c, c_base, q_mode, q_unvisited
+        self.virtual_loss = virtual_loss
         self.store = (lambda x: float(np.float32(x))) if float32 else float
         self.root = Node(None, 0.0, 0)
         self.nodes = [self.root]
@@ -48,11 +58,15 @@ class ReferenceTree:
         return kids
 
     def q(self, node: Node) -> float:
+        """Q as selection sees it: lowered by the expansions pending below ``node`` (virtual loss)."""
         if node.visits <= 0.0:
-            return self.q_unvisited
-        if self.q_mode == "max":
-            return node.max_value
-        return node.value_sum / node.visits
+            q = self.q_unvisited
+        elif self.q_mode == "max":
+            q = node.max_value
+        else:
+            q = node.value_sum / node.visits
+        pending = self.virtual_loss * node.in_flight
+        return q if pending == 0.0 else q * node.visits / (node.visits + pending)
 
     def exploration_scale(self, parent_n: float) -> float:
         if self.rule == PUCT:
@@ -71,7 +85,7 @@ class ReferenceTree:
         scale = self.exploration_scale(node.visits + node.in_flight)
         best, best_score = None, -math.inf
         for ch in node.children:
-            if ch.superseded:
+            if ch.superseded or ch.exhausted:
                 continue
             score = self.q(ch) + self.exploration(scale, ch.visits + ch.in_flight, ch.prior)
             if score > best_score:
@@ -86,6 +100,8 @@ class ReferenceTree:
     def select(self, k: int, max_attempts: int) -> tuple[list[Node], int]:
         out: list[Node] = []
         collided: list[Node] = []
+        if self.root.exhausted:
+            return out, 0
         for _ in range(max_attempts):
             if len(out) == k:
                 break
@@ -95,7 +111,7 @@ class ReferenceTree:
                 if child is None:
                     break
                 node = child
-            already = node.in_flight > 0
+            already = node.in_flight > 0 and not node.shared
             self._add_in_flight(node, 1.0)
             (collided if already else out).append(node)
         for node in collided:

@@ -25,6 +25,7 @@ step = st.fixed_dictionaries({
     "values": st.lists(VALUES, min_size=5, max_size=5),
     "supersede": st.lists(st.integers(0, 10_000), max_size=1),
     "terminal": st.lists(st.integers(0, 10_000), max_size=1),
+    "shared": st.lists(st.integers(0, 10_000), max_size=1),
 })
 
 
@@ -38,6 +39,7 @@ def assert_same_stats(tree: SearchTree, ref: ReferenceTree) -> None:
         assert float(a.in_flight[i]) == node.in_flight, i
         assert float(a.prior[i]) == node.prior, i
         assert a.depth[i] == node.depth, i
+        assert tree.stats(i)["exhausted"] == node.exhausted, i  # the incremental mark, by definition
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -46,12 +48,14 @@ def assert_same_stats(tree: SearchTree, ref: ReferenceTree) -> None:
     q_mode=st.sampled_from(["mean", "max"]),
     c=st.sampled_from([0.0, 1.0, math.sqrt(2), 4.0]),
     q_unvisited=st.sampled_from([0.0, 0.5]),
+    virtual_loss=st.sampled_from([0.0, 1.0, 3.0]),
     root_priors=st.lists(PRIORS, min_size=1, max_size=5),
     steps=st.lists(step, min_size=1, max_size=12),
 )
-def test_kernels_match_reference(rule, q_mode, c, q_unvisited, root_priors, steps):
-    tree = SearchTree(capacity=2, selection=SelectionConfig(rule=rule, c=c, q_mode=q_mode, q_unvisited=q_unvisited))
-    ref = ReferenceTree(rule=rule, c=c, q_mode=q_mode, q_unvisited=q_unvisited)
+def test_kernels_match_reference(rule, q_mode, c, q_unvisited, virtual_loss, root_priors, steps):
+    tree = SearchTree(capacity=2, selection=SelectionConfig(rule=rule, c=c, q_mode=q_mode, q_unvisited=q_unvisited,
+                                                            virtual_loss=virtual_loss))
+    ref = ReferenceTree(rule=rule, c=c, q_mode=q_mode, q_unvisited=q_unvisited, virtual_loss=virtual_loss)
     tree.add_children(ROOT, root_priors)
     ref.add_children(ref.root, root_priors)
     pending: list[int] = []  # leaves still in flight from earlier steps
@@ -96,6 +100,10 @@ def test_kernels_match_reference(rule, q_mode, c, q_unvisited, root_priors, step
             node = target % tree.size
             tree.mark_terminal(node)
             ref.nodes[node].terminal = True
+        for target in s["shared"]:
+            node = target % tree.size
+            tree.mark_shared(node)
+            ref.nodes[node].shared = True
         assert_same_stats(tree, ref)
     assert tree.best_path() == [ref.nodes.index(n) for n in ref.best_path()]
 
@@ -314,3 +322,54 @@ def test_a_held_leaf_is_not_selected_until_released():
     tree.release([a])
     assert tree.arrays.in_flight[: tree.size].sum() == 0
     assert sorted(tree.select(2)[0].tolist()) == [a, b]
+
+
+def test_virtual_loss_turns_selection_away_from_a_pending_maximum():
+    """With Q = max one pending expansion cannot lower the mean-style way; the fraction of completed
+    visits does, so the second slot goes to the sibling instead of colliding."""
+    for virtual_loss, expected in ((1.0, [2]), (0.0, [])):
+        tree = SearchTree(selection=SelectionConfig(rule="puct", c=0.1, q_mode="max", virtual_loss=virtual_loss))
+        a, b = tree.add_children(ROOT, [0.5, 0.5])
+        tree.backprop([a, b], [1.0, 0.6])
+        tree.hold(a)
+        leaves, _ = tree.select(1)
+        assert leaves.tolist() == expected, virtual_loss
+        # a: max 1.0 over one completed visit, one pending: 1.0 * 1 / (1 + w * 1)
+        assert tree.score_terms(ROOT)[0]["q"] == pytest.approx(1.0 / (1.0 + virtual_loss))
+
+
+def test_exhausted_subtrees_are_passed_by_until_nothing_is_left():
+    tree = SearchTree(selection=SelectionConfig(rule="puct", c=0.0))
+    a, b = tree.add_children(ROOT, [0.9, 0.1])
+    a1, a2 = tree.add_children(a, [0.5, 0.5], reserve=1)
+    tree.backprop([a1, b], [1.0, 0.1])
+    tree.mark_terminal(a1)
+    assert not tree.exhausted(a)
+    tree.mark_terminal(a2)
+    assert tree.exhausted(a) and not tree.exhausted(ROOT)
+    for _ in range(3):  # a holds the best value, but nothing below it can change
+        leaves, _ = tree.select(2)
+        assert leaves.tolist() == [b]
+        tree.backprop(leaves, [0.1], selected=leaves)
+    (a3,) = tree.add_children(a, [0.5])  # a rethought version beside a2 reopens a
+    assert not tree.exhausted(a)
+    tree.mark_terminal(a3)
+    tree.mark_terminal(b)
+    assert tree.exhausted(ROOT)
+    leaves, collisions = tree.select(4)
+    assert leaves.size == 0 and collisions == 0
+    tree.mark_superseded(a3)  # a2 and a1 are still terminal: a stays exhausted
+    assert tree.exhausted(a)
+
+
+def test_a_shared_leaf_takes_several_expansions_at_once():
+    tree = SearchTree(selection=SelectionConfig(rule="puct"))
+    (thought,) = tree.add_children(ROOT, [1.0])
+    tree.mark_shared(thought)
+    leaves, collisions = tree.select(3)
+    assert leaves.tolist() == [thought] * 3 and collisions == 0
+    assert tree.stats(thought)["in_flight"] == 3
+    tree.release(leaves)
+    (program,) = tree.add_children(thought, [1.0])  # once expanded, walks go below it
+    leaves, collisions = tree.select(2)
+    assert leaves.tolist() == [program] and collisions >= 1

@@ -101,7 +101,9 @@ class GuessDomain:
         return {"checks": search.stats.checks}
 
     async def _add(self, search: SearchState, parent: int, proposal: Proposal) -> int:
-        (node,) = search.tree.add_children(parent, [1.0], [Guess(proposal.content)], reserve=search.config.rethink_cap)
+        made_from = search.versions(parent)
+        (node,) = search.tree.add_children(parent, [1.0], [Guess(proposal.content, thought_versions=made_from)],
+                                           reserve=search.config.rethink_cap)
         guess = search.node(node)
         guess.feedback = Feedback(int(proposal.content[1:]))
         await search.value(guess, node)

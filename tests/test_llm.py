@@ -289,6 +289,17 @@ def test_more_samples_than_cached_replays_and_fetches_the_rest(llm_server, tmp_p
     assert five[0].prompt_tokens == three[0].prompt_tokens and five[0].cost_usd == three[0].cost_usd
 
 
+def test_the_seed_is_part_of_the_cache_key(llm_server, tmp_path):
+    """Searches at two seeds do not replay each other's samples; the same seed replays its own."""
+    cache = LLMCache(tmp_path / "cache.sqlite")
+    (at_0,) = asyncio.run(make_client(llm_server, cache=cache).complete(ask("plan")))
+    (at_1,) = asyncio.run(make_client(llm_server, cache=cache, seed=1).complete(ask("plan")))
+    (again_1,) = asyncio.run(make_client(llm_server, cache=cache, seed=1).complete(ask("plan")))
+    assert not at_1.cached and at_1.text != at_0.text
+    assert again_1.cached and again_1.text == at_1.text
+    assert llm_server.request_count == 2
+
+
 def test_a_corrupt_cache_is_set_aside_with_a_warning(llm_server, tmp_path):
     cache_path = tmp_path / "llm_cache.sqlite"
     cache_path.write_bytes(b"this is not a database" * 100)

@@ -146,12 +146,13 @@ def test_no_whole_tree_walks_per_step(sandbox, monkeypatch):
 
     monkeypatch.setattr(tree_module.SearchTree, "__init__", patched)
     walks, steps = [], []
-    for budget in (4, 40):
+    for budget in (4, 80):
         CountingPayload.walks = 0
+        # three levels of thoughts: room for many expansions before the tree is exhausted
         result = search(example("spiral_order"), model="sim", budget=budget, seed=1, sandbox=sandbox,
-                        config={"early_stop": False, "width": 3})
+                        config={"early_stop": False, "width": 3, "thought_depth": 3})
         walks.append(CountingPayload.walks)
-        steps.append(sum(e["type"] == "select" for e in result.events))
+        steps.append(sum(e["type"] == "backprop" for e in result.events))
     assert steps[1] >= 10 * steps[0]
     assert walks[0] == walks[1] <= 2
 

@@ -250,7 +250,8 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
     from value_models.discriminator import Discriminator
     from value_models.distinguishing import DistinguishingPick
 
-    client = llm_client(model, api_base, budget=budget, concurrency=config.concurrency, log_dir=run_dir, cache=cache)
+    client = llm_client(model, api_base, budget=budget, concurrency=config.concurrency, log_dir=run_dir, cache=cache,
+                        seed=seed)
     discriminator = None
     if config.strategy == "s_star":
         discriminator = DistinguishingPick(client, sandbox)

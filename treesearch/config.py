@@ -161,7 +161,7 @@ def _missing_settings(litellm: Any, model: str, api_base: str | None = None) -> 
 
 
 def llm_client(model: str, api_base: str | None, *, budget: Any, concurrency: int = 1, log_dir: Path | None = None,
-               transcript: str | None = "llm_calls.jsonl", cache: Any = True) -> Any:
+               transcript: str | None = "llm_calls.jsonl", cache: Any = True, seed: int = 0) -> Any:
     """The one way the application builds a model client: ``model`` resolved (a local model served,
     with one slot per request in flight), ``concurrency`` requests in flight, calls counted against
     ``budget`` and written to ``log_dir / transcript``."""
@@ -170,4 +170,4 @@ def llm_client(model: str, api_base: str | None, *, budget: Any, concurrency: in
     resolved = resolve_model(model, api_base, slots=max(1, concurrency), log_dir=log_dir)
     path = log_dir / transcript if log_dir is not None and transcript is not None else None
     return LLMClient(**resolved.client_kwargs(), concurrency=max(1, concurrency), budget=budget, cache=cache,
-                     transcript_path=path)
+                     transcript_path=path, seed=seed)

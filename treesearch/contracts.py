@@ -169,6 +169,12 @@ class Domain(Protocol):
     ``problem_id`` names the root; ``view`` is the problem as plugins see it. The engine grows the
     tree: the root (and thoughts above ``thought_depth``) get thoughts; below a thought, and below a
     checked attempt that failed (a repair), the domain makes attempts.
+
+    Several expansions run at once and take turns on the tree (:mod:`treesearch.engine.turns`): a
+    domain waits for anything slow (a sandbox, a repository command) through
+    :func:`~treesearch.engine.turns.outside`, and touches no tree inside it. A domain whose attempts
+    for one thought can be written by several expansions at once, side by side below it, says so
+    with ``shared_thoughts = True`` (optional; default False).
     """
 
     problem_id: str

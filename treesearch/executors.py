@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
@@ -234,7 +235,18 @@ class GlobalBudgetHandle:
         self.actor = actor
 
     async def areserve(self, est_tokens: int = 0, est_cost: float = 0.0, calls: int = 1) -> Reservation:
-        return _granted(await self.actor.reserve.remote(est_tokens, est_cost, calls))
+        answer = self.actor.reserve.remote(est_tokens, est_cost, calls).future()
+        try:
+            return _granted(await asyncio.shield(asyncio.wrap_future(answer)))
+        except asyncio.CancelledError:
+            # The search stopped (a solution was found) while the actor was still deciding: a
+            # reservation it grants now would hold its call and slot for good; give it back.
+            answer.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, answer: concurrent.futures.Future) -> None:
+        if not answer.cancelled() and answer.exception() is None and isinstance(answer.result(), Reservation):
+            self.actor.release.remote(answer.result())
 
     def reserve(self, est_tokens: int = 0, est_cost: float = 0.0, calls: int = 1) -> Reservation:
         return _granted(import_ray().get(self.actor.reserve.remote(est_tokens, est_cost, calls)))

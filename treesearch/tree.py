@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from treesearch.core import (
+    EXHAUSTED,
     EXPANDED,
     NO_NODE,
     Q_MODES,
     RESERVED,
     RULES,
+    SHARED,
     SUPERSEDED,
     TERMINAL,
     add_in_flight,
@@ -36,7 +38,9 @@ from treesearch.core import (
     invalid_parent_index,
     invalid_value_index,
     mark_superseded,
+    mark_terminal,
     over_release_index,
+    refresh_exhausted,
     release_batch,
     select_batch,
 )
@@ -59,6 +63,8 @@ class SelectionConfig:
     """How children are scored (see :mod:`treesearch.core.selection` for the formulas).
 
     ``c`` defaults per rule: √2 for UCT, 1.5 for PUCT, 4 for P-UCB (RethinkMCTS's c, with c_base 10).
+    ``virtual_loss`` is the weight :math:`w` with which pending expansions lower the Q selection sees
+    (0: only the exploration term counts them).
     """
 
     rule: str = "pucb"
@@ -66,6 +72,7 @@ class SelectionConfig:
     c_base: float = 10.0
     q_mode: str = "max"
     q_unvisited: float = 0.0
+    virtual_loss: float = 1.0
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -78,13 +85,16 @@ class SelectionConfig:
             raise TreeError(f"c_base must be > 0, got {self.c_base}")
         if not 0.0 <= self.q_unvisited <= 1.0:
             raise TreeError(f"q_unvisited must be in [0, 1], got {self.q_unvisited}")
+        if not (math.isfinite(self.virtual_loss) and self.virtual_loss >= 0):
+            raise TreeError(f"virtual_loss must be a finite number >= 0, got {self.virtual_loss}")
 
     @property
     def constant(self) -> float:
         return DEFAULT_C[self.rule] if self.c is None else float(self.c)
 
-    def kernel_args(self) -> tuple[int, float, float, int, float]:
-        return RULES[self.rule], self.constant, float(self.c_base), Q_MODES[self.q_mode], float(self.q_unvisited)
+    def kernel_args(self) -> tuple[int, float, float, int, float, float]:
+        return (RULES[self.rule], self.constant, float(self.c_base), Q_MODES[self.q_mode], float(self.q_unvisited),
+                float(self.virtual_loss))
 
     def scale_table(self) -> np.ndarray:
         """The exploration factor for small visit counts, shared by every tree with this config."""
@@ -219,6 +229,7 @@ class SearchTree:
             a.num_children[parent] += len(pri)
             a.flags[parent] |= EXPANDED
             ids = slots.tolist()
+            refresh_exhausted(a, parent)  # an open child below an exhausted parent reopens it
         if ids:
             self.max_depth = max(self.max_depth, int(a.depth[parent]) + 1)
         if payloads is not None:
@@ -263,8 +274,8 @@ class SearchTree:
 
     # ---------------------------------------------------------------- search steps
     def select(self, k: int = 1, max_attempts: int | None = None, root: int = ROOT) -> tuple[np.ndarray, int]:
-        """Up to ``k`` distinct leaves, each left with one in-flight count; and the number of
-        collisions. See :func:`treesearch.core.select_batch`."""
+        """Up to ``k`` leaves (distinct unless shared), each left with one in-flight count; and the
+        number of collisions. None below an exhausted ``root``. See :func:`treesearch.core.select_batch`."""
         root = self._check_node(root)
         if k < 1:
             raise TreeError(f"k must be >= 1, got {k}")
@@ -316,7 +327,17 @@ class SearchTree:
         mark_superseded(self.arrays, node)
 
     def mark_terminal(self, node: int) -> None:
-        self.arrays.flags[self._check_node(node)] |= TERMINAL
+        """Nothing more grows below ``node``; it and every ancestor left with only exhausted
+        children are passed by selection from now on."""
+        mark_terminal(self.arrays, self._check_node(node))
+
+    def mark_shared(self, node: int) -> None:
+        """Let several expansions grow the leaf ``node`` at once (see :mod:`treesearch.core.selection`)."""
+        self.arrays.flags[self._check_node(node)] |= SHARED
+
+    def exhausted(self, node: int = ROOT) -> bool:
+        """Whether nothing below ``node`` can still change a value (terminal, or only exhausted children)."""
+        return bool(self.arrays.flags[self._check_node(node)] & EXHAUSTED)
 
     # ---------------------------------------------------------------- reading
     def children(self, node: int) -> list[int]:
@@ -350,6 +371,7 @@ class SearchTree:
             "expanded": bool(a.flags[node] & EXPANDED),
             "terminal": bool(a.flags[node] & TERMINAL),
             "superseded": bool(a.flags[node] & SUPERSEDED),
+            "exhausted": bool(a.flags[node] & EXHAUSTED),
         }
 
     def score_terms(self, node: int) -> list[dict[str, float | int | None]]:

@@ -9,9 +9,11 @@ inside a loop takes and drops a reference to the array each time.
 
 from treesearch.core.arrays import (
     BYTES_PER_NODE,
+    EXHAUSTED,
     EXPANDED,
     NO_NODE,
     RESERVED,
+    SHARED,
     SUPERSEDED,
     TERMINAL,
     TreeArrays,
@@ -37,12 +39,18 @@ from treesearch.core.selection import (
     exploration_scale_table,
     select_batch,
 )
-from treesearch.core.structure import append_children, best_path, mark_superseded
+from treesearch.core.structure import (
+    append_children,
+    best_path,
+    mark_superseded,
+    mark_terminal,
+    refresh_exhausted,
+)
 
 __all__ = [
-    "BYTES_PER_NODE", "add_in_flight", "EXPANDED", "NO_NODE", "Q_MAX", "Q_MEAN", "Q_MODES", "RESERVED", "RULES",
+    "BYTES_PER_NODE", "add_in_flight", "EXHAUSTED", "EXPANDED", "NO_NODE", "Q_MAX", "Q_MEAN", "Q_MODES", "RESERVED", "RULES",
     "RULE_PUCB", "RULE_PUCT", "RULE_UCT", "SUPERSEDED", "TERMINAL", "TreeArrays", "allocate",
     "append_children", "backprop_batch", "best_path", "child_scores", "exploration_scale_table", "grown", "invalid_node_index", "invalid_parent_index",
-    "invalid_value_index", "mark_superseded", "over_release_index",
+    "invalid_value_index", "mark_superseded", "mark_terminal", "over_release_index", "refresh_exhausted", "SHARED",
     "release_batch", "select_batch",
 ]

@@ -22,6 +22,12 @@ EXPANDED = np.uint8(1)
 TERMINAL = np.uint8(2)
 SUPERSEDED = np.uint8(4)
 RESERVED = np.uint8(8)
+# Terminal, or expanded with every selectable child exhausted: nothing below can change its value,
+# so selection passes it by (MCTS-Solver's proven nodes, for values that are final rather than won).
+EXHAUSTED = np.uint8(16)
+# A leaf that several expansions may grow at once (a thought, each expansion writing its programs):
+# selecting it while it is in flight is not a collision.
+SHARED = np.uint8(32)
 
 STAT_DTYPE = np.float32
 INDEX_DTYPE = np.int32
@@ -39,7 +45,7 @@ class TreeArrays(NamedTuple):
     max_value: np.ndarray  # float32, max backed-up value, -1 before the first visit
     prior: np.ndarray  # float32, policy prior of the edge into this node
     in_flight: np.ndarray  # float32, selections whose expansion has not been backed up yet
-    flags: np.ndarray  # uint8, EXPANDED | TERMINAL | SUPERSEDED | RESERVED
+    flags: np.ndarray  # uint8, EXPANDED | TERMINAL | SUPERSEDED | RESERVED | EXHAUSTED | SHARED
 
     @property
     def capacity(self) -> int:

@@ -4,15 +4,26 @@ For a child :math:`a` of node :math:`s` let :math:`N = N(s) + O(s)` and :math:`n
 :math:`O` counts expansions in flight (WU-UCT: a pending expansion already counts as a visit in the
 exploration term, so K concurrent selections spread over the tree). :math:`Q(a)` is the mean of the
 backed-up values (``Q_MEAN``) or their maximum (``Q_MAX``), ``q_unvisited`` before any visit;
-values are normalised to [0, 1] before they reach the tree. The rules:
+values are normalised to [0, 1] before they reach the tree. Selection sees it lowered by the
+expansions in flight below :math:`a` (virtual loss, weight :math:`w`):
 
-* UCT:   :math:`Q + c \sqrt{\ln N} / \sqrt{n}`, and :math:`+\infty` while :math:`n = 0`.
-* PUCT:  :math:`Q + c \, P(a) \sqrt{N} / (1 + n)`.
-* P-UCB (RethinkMCTS, after PG-TD): :math:`Q + \beta(N) \, P(a) \sqrt{\ln N} / (1 + n)` with
+.. math:: \tilde Q(a) = Q(a) \, \frac{N(a)}{N(a) + w \, O(a)}
+
+For the mean this is the classic virtual loss (each pending expansion counted as a value-0 visit);
+for the maximum, which no single loss can lower, it is the same fraction of completed visits, so a
+high-valued path with work pending still yields to its siblings. :math:`w = 0` turns it off. The rules:
+
+* UCT:   :math:`\tilde Q + c \sqrt{\ln N} / \sqrt{n}`, and :math:`+\infty` while :math:`n = 0`.
+* PUCT:  :math:`\tilde Q + c \, P(a) \sqrt{N} / (1 + n)`.
+* P-UCB (RethinkMCTS, after PG-TD): :math:`\tilde Q + \beta(N) \, P(a) \sqrt{\ln N} / (1 + n)` with
   :math:`\beta(N) = \ln\frac{N + c_{base} + 1}{c_{base}} + c`.
 
-:math:`\ln N` is taken of :math:`\max(N, 1)`. Ties go to the lowest child id. Superseded children are
-never selected. A node is a leaf when it is not expanded, is terminal, or has no selectable child.
+:math:`\ln N` is taken of :math:`\max(N, 1)`. Ties go to the lowest child id. Superseded and
+exhausted children (``EXHAUSTED``: terminal, or every selectable child exhausted) are never
+selected, so a walk below a root that is not exhausted always ends on work that can still change a
+value; below an exhausted root there is nothing to select. A node is a leaf when it is not
+expanded, is terminal, or has no selectable child. A leaf in flight is a collision unless it is
+``SHARED`` (a thought several expansions may write programs for at once).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import math
 import numpy as np
 from numba import njit
 
-from treesearch.core.arrays import EXPANDED, NO_NODE, SUPERSEDED, TERMINAL
+from treesearch.core.arrays import EXHAUSTED, EXPANDED, NO_NODE, SHARED, SUPERSEDED, TERMINAL
 from treesearch.core.backup import walk_in_flight
 
 RULE_UCT = 0
@@ -45,6 +56,14 @@ def q_value(q_mode, q_unvisited, visits, value_sum, max_value):
     # arm that is not picked.
     q = max_value if q_mode == Q_MAX else value_sum / max(visits, 1.0)
     return q if visits > 0.0 else q_unvisited
+
+
+@njit(cache=True, inline="always")
+def seen_q(q, visits, in_flight, virtual_loss):
+    r""":math:`\tilde Q = Q \, N / (N + w \, O)`: ``q`` as selection sees it with ``in_flight``
+    expansions pending below the node (see the module docstring)."""
+    pending = virtual_loss * in_flight
+    return q if pending == 0.0 else q * visits / (visits + pending)
 
 
 @njit(cache=True)
@@ -81,9 +100,10 @@ def exploration(rule, scale, child_n, prior):
 
 
 @njit(cache=True)
-def child_scores(t, node, rule, c, c_base, q_mode, q_unvisited, out_q, out_u):
-    """Every score term of every child of ``node`` (for logging): Q into ``out_q``, exploration into
-    ``out_u``; superseded children get NaN. Returns the number of children written."""
+def child_scores(t, node, rule, c, c_base, q_mode, q_unvisited, virtual_loss, out_q, out_u):
+    """Every score term of every child of ``node`` (for logging): Q as selection sees it (virtual
+    loss included) into ``out_q``, exploration into ``out_u``; superseded children get NaN (exhausted
+    ones are scored, though selection passes them by). Returns the number of children written."""
     scale = exploration_scale(rule, c, c_base, np.float64(t.visits[node]) + np.float64(t.in_flight[node]))
     first = t.first_child[node]
     count = t.num_children[node]
@@ -94,20 +114,24 @@ def child_scores(t, node, rule, c, c_base, q_mode, q_unvisited, out_q, out_u):
             out_u[i] = np.nan
             continue
         visits = np.float64(t.visits[ch])
-        out_q[i] = q_value(q_mode, q_unvisited, visits, np.float64(t.value_sum[ch]), np.float64(t.max_value[ch]))
-        out_u[i] = exploration(rule, scale, visits + np.float64(t.in_flight[ch]), np.float64(t.prior[ch]))
+        pending = np.float64(t.in_flight[ch])
+        q = q_value(q_mode, q_unvisited, visits, np.float64(t.value_sum[ch]), np.float64(t.max_value[ch]))
+        out_q[i] = seen_q(q, visits, pending, virtual_loss)
+        out_u[i] = exploration(rule, scale, visits + pending, np.float64(t.prior[ch]))
     return count
 
 
 @njit(cache=True)
-def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited, scales, out_leaves):
-    """Select up to ``k`` distinct leaves below ``root`` into ``out_leaves``.
+def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited, virtual_loss, scales,
+                 out_leaves):
+    """Select up to ``k`` leaves below ``root`` into ``out_leaves`` (distinct, except that a
+    ``SHARED`` leaf may be chosen more than once); none when ``root`` is exhausted.
 
     Each selection adds one in-flight count on its path, so the next one sees it. A walk that ends on
-    a leaf already in flight (chosen earlier in this batch or by a pending expansion) is a collision:
-    its in-flight count stays while the batch is drawn, so later walks move elsewhere, and is removed
-    before returning. At most ``max_attempts`` walks are made. ``scales`` is an
-    :func:`exploration_scale_table` for the same rule and constants.
+    a leaf already in flight (chosen earlier in this batch or by a pending expansion) and not shared
+    is a collision: its in-flight count stays while the batch is drawn, so later walks move
+    elsewhere, and is removed before returning. At most ``max_attempts`` walks are made. ``scales``
+    is an :func:`exploration_scale_table` for the same rule and constants.
 
     Returns ``(selected, collisions)``; the selected leaves keep their in-flight counts until
     ``backprop_batch`` or ``release_batch``.
@@ -125,6 +149,8 @@ def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited,
     # the buffer falls back to the parent links (the buffer is never replaced: a variable that may
     # be rebound costs a reference count per use).
     path = np.empty(PATH_BUFFER, np.int32)
+    if (flags[root] & EXHAUSTED) != 0:
+        return 0, 0
     for _ in range(max_attempts):
         if selected == k:
             break
@@ -140,11 +166,12 @@ def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited,
             best_score = -np.inf
             first = first_child[node]
             for ch in range(first, first + num_children[node]):
-                if (flags[ch] & SUPERSEDED) != 0:
+                if (flags[ch] & (SUPERSEDED | EXHAUSTED)) != 0:
                     continue
                 n = np.float64(visits[ch])
-                score = q_value(q_mode, q_unvisited, n, np.float64(value_sum[ch]), np.float64(max_value[ch])) + \
-                    exploration(rule, scale, n + np.float64(in_flight[ch]), np.float64(prior[ch]))
+                pending = np.float64(in_flight[ch])
+                q = q_value(q_mode, q_unvisited, n, np.float64(value_sum[ch]), np.float64(max_value[ch]))
+                score = seen_q(q, n, pending, virtual_loss) + exploration(rule, scale, n + pending, np.float64(prior[ch]))
                 # picked without a branch: which child wins is unpredictable, a mispredicted
                 # branch costs more than the whole score
                 better = np.int64(score > best_score)
@@ -156,7 +183,7 @@ def select_batch(t, root, k, max_attempts, rule, c, c_base, q_mode, q_unvisited,
                 path[length] = node
             length += 1
             node = best
-        already = in_flight[node] > 0
+        already = in_flight[node] > 0 and (flags[node] & SHARED) == 0
         if length <= PATH_BUFFER:
             in_flight[node] += 1.0
             for i in range(length):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from treesearch.core.arrays import EXPANDED, NO_NODE, RESERVED, SUPERSEDED
+from treesearch.core.arrays import EXHAUSTED, EXPANDED, NO_NODE, RESERVED, SUPERSEDED, TERMINAL
 
 
 @njit(cache=True)
@@ -76,3 +76,41 @@ def best_path(t, root, out):
 def mark_superseded(t, node):
     """Exclude ``node`` (and so its subtree) from selection; its statistics stay for inspection."""
     t.flags[node] |= SUPERSEDED
+    refresh_exhausted(t, t.parent[node])
+
+
+@njit(cache=True)
+def mark_terminal(t, node):
+    """Nothing more grows below ``node``: its value is final."""
+    t.flags[node] |= TERMINAL
+    refresh_exhausted(t, node)
+
+
+@njit(cache=True)
+def refresh_exhausted(t, node):
+    r"""Bring the ``EXHAUSTED`` marks of ``node`` and its ancestors up to date after ``node``'s own
+    flags or children changed:
+
+    .. math:: X(s) = T(s) \lor \big(E(s) \land \exists a: \lnot S(a) \,\land\, \forall a: \lnot S(a) \Rightarrow X(a)\big)
+
+    over the children :math:`a` of :math:`s` (T terminal, E expanded, S superseded). A node's mark
+    depends only on its children's, so the walk stops at the first ancestor whose mark holds."""
+    parent, first_child, num_children, flags = t.parent, t.first_child, t.num_children, t.flags
+    while node != NO_NODE:
+        exhausted = (flags[node] & TERMINAL) != 0
+        if not exhausted and (flags[node] & EXPANDED) != 0:
+            selectable = 0
+            open_children = 0
+            first = first_child[node]
+            for ch in range(first, first + num_children[node]):
+                if (flags[ch] & SUPERSEDED) == 0:
+                    selectable += 1
+                    open_children += (flags[ch] & EXHAUSTED) == 0
+            exhausted = selectable > 0 and open_children == 0
+        if exhausted == ((flags[node] & EXHAUSTED) != 0):
+            return
+        if exhausted:
+            flags[node] |= EXHAUSTED
+        else:
+            flags[node] &= ~EXHAUSTED
+        node = parent[node]

@@ -21,6 +21,7 @@ from typing import Any
 from treesearch.contracts import ExpansionContext, Proposal
 from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode
 from treesearch.engine.state import SearchState, normalised_priors
+from treesearch.engine.turns import outside
 from treesearch.problems import CodeProblem, TestCase
 
 
@@ -38,6 +39,7 @@ async def behaviour(sandbox: Any, problem: CodeProblem, code: str, inputs: list[
 
 class CodeDomain:
     kinds = ("thought", "code", "debug", "rethink", "inputs")
+    shared_thoughts = True  # several expansions may write programs for one thought at once
 
     def __init__(self, problem: CodeProblem, sandbox: Any) -> None:
         self.problem = problem
@@ -69,18 +71,23 @@ class CodeDomain:
         calls = inputs.metadata.get("inputs") or []
         if self.view.kind != "function" or not calls:
             return [(a,) for a in attempts]
-        return [await behaviour(self.sandbox, self.view, search.node(a).code, calls) for a in attempts]
+        codes = [search.node(a).code for a in attempts]
+        return [await outside(behaviour(self.sandbox, self.view, code, calls)) for code in codes]
 
     # ------------------------------------------------------------------ attempts
     def add_programs(self, search: SearchState, parent: int, proposals: list[Proposal], kind: str,
-                     reserve: int | None = None) -> list[int]:
-        """Programs below ``parent``. By default each child block keeps ``rethink_cap`` spare slots
-        per program so that rethought versions stay contiguous with their siblings."""
+                     reserve: int | None = None, versions: list[int] | None = None) -> list[int]:
+        """Programs below ``parent``. By default a new child block keeps ``rethink_cap`` spare slots
+        per program so that rethought versions stay contiguous with their siblings, and room for the
+        programs (and their versions) of the other expansions writing for the same thought at once.
+        ``versions``: those of the thoughts the programs were asked from (default: the current ones)."""
         cfg = search.config
-        versions = search.versions(parent)
+        versions = search.versions(parent) if versions is None else versions
         payloads = [CodeNode(p.content, kind, p.metadata, thought_versions=versions) for p in proposals]
         if reserve is None:
-            reserve = len(proposals) * cfg.rethink_cap if cfg.rethink else 0
+            per_program = cfg.rethink_cap if cfg.rethink else 0
+            others = search.other_writers(parent) * cfg.code_samples
+            reserve = len(proposals) * per_program + others * (1 + per_program)
         ids = search.tree.add_children(parent, normalised_priors(proposals), payloads, reserve=reserve)
         search.events.emit("add", parent=parent, kind=kind, nodes=ids)
         return ids
@@ -89,9 +96,9 @@ class CodeDomain:
         """Run ``program`` on the visible tests in the sandbox, value it, and finish it."""
         node: CodeNode = search.node(program)
         view = self.view
-        node.feedback = await self.sandbox.run(node.code, view.kind, view.visible_tests, view.entry_point,
-                                               trace_first_failure=search.config.rethink_trace,
-                                               prelude=view.prelude)
+        node.feedback = await outside(self.sandbox.run(node.code, view.kind, view.visible_tests, view.entry_point,
+                                                       trace_first_failure=search.config.rethink_trace,
+                                                       prelude=view.prelude))
         await search.value(node, program)
         search.finish(program)
 
@@ -102,10 +109,11 @@ class CodeDomain:
             kind, n = "code", search.config.code_samples
         else:
             kind, n = "debug", 1
+        versions = search.versions(start)  # what the request sees; another expansion may rewrite it meanwhile
         proposals = await search.propose(start, kind, n)
         if not proposals:
             return
-        for program in self.add_programs(search, start, proposals[:n], kind):
+        for program in self.add_programs(search, start, proposals[:n], kind, versions=versions):
             await self.check(search, program)
             yield program
 
@@ -114,10 +122,11 @@ class CodeDomain:
         parent = search.tree.parent(failed)
         if not search.tree.can_add(parent, 1):
             return None  # no reserved slot left beside the failed program
+        versions = search.versions(parent)
         rewritten = await search.propose(parent, "code", 1)
-        if not rewritten:
+        if not rewritten or not search.tree.can_add(parent, 1):  # a concurrent writer may have taken the slot
             return None
-        (program,) = self.add_programs(search, parent, rewritten[:1], "rethink")
+        (program,) = self.add_programs(search, parent, rewritten[:1], "rethink", versions=versions)
         search.supersede(failed, program, thought)
         await self.check(search, program)
         return program

@@ -1,20 +1,26 @@
 """MCTS over thoughts and attempts, with K expansions in flight, for any domain.
 
-One step:
+The loop (:class:`Search`), with every change to the tree made in turns
+(:mod:`treesearch.engine.turns`), so that the same seed and the same replies give the same tree at
+any K:
 
-1. **Select** up to ``K - in_flight`` leaves in one kernel call; pending expansions count as visits
-   in the exploration term, so the batch spreads over the tree.
+1. **Select**, whenever a turn ends with fewer than K expansions in flight, up to the free number of
+   leaves in one kernel call. Pending expansions count as visits in the exploration term and as
+   value-0 visits in Q (virtual loss), exhausted subtrees are passed by, and a thought can take
+   several expansions writing its programs at once, so the K slots spread over the tree.
 2. **Expand** each leaf as a task (:func:`expand_leaf`): the root (and thoughts above
    ``thought_depth``) get ``width`` thoughts, and the one with the highest prior is rolled out at
-   once; below a thought the domain makes fresh attempts, below a failed attempt a repair.
+   once; below a thought the domain makes fresh attempts, below a failed attempt a repair. Model
+   calls and sandbox runs are waited for outside the turn, concurrently.
 3. **Check** each new attempt (the domain: visible tests, a repository's checks) and value it;
    **rethink** failing ones (:mod:`treesearch.engine.rethink`).
-4. **Backprop** the values of every expansion that finished, in one kernel call, releasing their
-   in-flight counts; failed expansions (a call that failed for good) are released without a value
-   and cost only themselves, unless failures come ``3 K`` in a row.
-5. **Stop** at the first attempt that counts as solved (``early_stop``), or with ``confirm`` = c at
-   the first c distinct solved attempts that behave alike on inputs the policy writes; when the
-   budget is spent, or when nothing is left to expand.
+4. **Commit** an expansion that ended, in its own turn: back its values up, releasing its in-flight
+   count; a failed expansion (a call that failed for good) is released without a value and costs only
+   itself, unless failures come ``3 K`` in a row.
+5. **Stop** at the first attempt that counts as solved (``early_stop``; with ``confirm`` = c, at the
+   first c distinct solved attempts that behave alike on inputs the policy writes; the expansions still
+   in flight are cancelled), when the budget is spent (those in flight finish), or when nothing is left
+   to expand: the root is exhausted and nothing is in flight.
 """
 
 from __future__ import annotations
@@ -30,10 +36,7 @@ from treesearch.contracts import ProposalError, StopReason
 from treesearch.engine.nodes import RootNode, ThoughtNode
 from treesearch.engine.rethink import rethink
 from treesearch.engine.state import SearchState
-
-# Steps in a row that only re-visit terminal leaves, with nothing else running, before the search
-# gives up (each re-visit only backs the same value up again).
-MAX_IDLE_STEPS = 50
+from treesearch.engine.turns import Turns
 
 
 @dataclass
@@ -43,16 +46,11 @@ class Expansion:
     nodes: list[int]
     values: list[float]
     solved: bool = False
-    called_model: bool = True
 
 
 async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
     """Grow ``leaf`` by one step and value what it produced; None when the policy proposed nothing."""
     payload = state.node(leaf)
-    if state.tree.stats(leaf)["terminal"]:
-        if state.is_attempt(leaf):  # valued again; if it is solved, that was told when it was made
-            return Expansion([leaf], [payload.value], called_model=False)
-        return Expansion([leaf], [0.0], called_model=False)  # a dead end: the policy had nothing
     if isinstance(payload, RootNode) or (
         isinstance(payload, ThoughtNode) and len(state.thought_path(leaf)) < state.config.thought_depth
     ):
@@ -65,7 +63,8 @@ async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
 
 
 async def attempt(state: SearchState, start: int) -> Expansion | None:
-    """The domain's attempts below ``start``, each rethought while it fails; None when there was none."""
+    """The domain's attempts below ``start``, each rethought while it fails; None when there was none.
+    ``solved`` when one of them ends the search (see :meth:`SearchState.confirmed`)."""
     nodes, values, solved = [], [], False
     async with aclosing(state.domain.attempts(state, start)) as ends:
         async for end in ends:
@@ -73,128 +72,130 @@ async def attempt(state: SearchState, start: int) -> Expansion | None:
                 end = await rethink(state, end)
             nodes.append(end)
             values.append(state.node(end).value)
-            solved = solved or state.solved_by(end)
-            if solved and state.config.early_stop:
+            if state.solved_by(end) and state.config.early_stop:
+                solved = await state.confirmed()
+            if solved:
                 break
     return Expansion(nodes, values, solved) if nodes else None
 
 
-class InFlight:
-    """The expansions running, and the in-flight counts they hold in the tree: a selection adds
-    them, and every way an expansion ends gives them back (backprop, release, cancel)."""
+class Search:
+    """The loop of one search: up to K expansions in flight, each taking turns on the tree
+    (:mod:`treesearch.engine.turns`). Whenever a turn ends with slots free, the slots are filled by
+    one selection; an expansion that ends is committed (backed up, or released) in its own turn.
+    Every in-flight count a selection adds is given back, however the expansion ends."""
 
-    def __init__(self, state: SearchState, expand: Callable[[Any, int], Awaitable[Expansion | None]]) -> None:
-        self.state = state
-        self.expand = expand
+    def __init__(self, state: SearchState, budget: Any,
+                 expand: Callable[[Any, int], Awaitable[Expansion | None]]) -> None:
+        self.state, self.budget, self.expand = state, budget, expand
+        self.turns = Turns(on_leave=self.fill)
         self.tasks: dict[asyncio.Task, int] = {}
+        self.stop: StopReason | None = None
+        self.step = 0  # expansions committed
+        self.ended: asyncio.Future[StopReason] = asyncio.get_running_loop().create_future()
 
-    def __len__(self) -> int:
-        return len(self.tasks)
+    async def run(self) -> StopReason:
+        await self.turns.wait(self.turns.take())
+        self.end_turn()
+        try:
+            return await self.ended
+        finally:
+            await self.cancel()
 
-    def launch(self, leaves: list[int]) -> None:
-        tree = self.state.tree
-        for leaf in leaves:
-            # A terminal leaf while expansions run would only be valued again at once, spinning the
-            # loop until they end: leave it until they have (they may open new leaves).
-            if self.tasks and tree.stats(leaf)["terminal"]:
-                tree.release([leaf])
-                continue
-            self.tasks[asyncio.ensure_future(self.expand(self.state, leaf))] = leaf
+    def fill(self) -> None:
+        """Select leaves for the free slots and launch their expansions (in the turn, so the
+        selection sees exactly the tree the earlier turns left)."""
+        cfg, tree = self.state.config, self.state.tree
+        free = cfg.concurrency - len(self.tasks)
+        if self.stop is not None or free <= 0 or self.ended.done():
+            return
+        if (limit := self.budget.exhausted()) is not None:
+            self.stop = StopReason("budget", limit)
+            return
+        leaves, collisions = tree.select(free)
+        if not leaves.size:
+            return
+        selected = leaves.tolist()
+        terms = _selection_terms(self.state, selected) if cfg.log_selection_terms else None
+        self.state.events.emit("select", step=self.step, leaves=selected, collisions=collisions,
+                               in_flight=len(self.tasks), terms=terms)
+        for leaf in selected:
+            self.tasks[asyncio.ensure_future(self.expansion(leaf, self.turns.take()))] = leaf
 
-    async def finished(self) -> list[tuple[int, asyncio.Task]]:
-        """The expansions that ended, in launch order (so values are summed in the same order)."""
-        done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
-        return [(self.tasks.pop(task), task) for task in [t for t in self.tasks if t in done]]
+    def end_turn(self) -> None:
+        """Fill the free slots, end the search when nothing is left in flight, give up the turn."""
+        self.fill()
+        if not self.tasks and not self.ended.done():
+            self.ended.set_result(self.stop or StopReason("exhausted", "no expandable leaf left"))
+        if not (self.stop is not None and self.stop.kind == "solved"):
+            self.turns.release()  # after a solution no turn follows: the rest is cancelled
 
-    def settle(self, step: int, nodes: list[int], values: list[float], selected: list[int],
-               released: list[int]) -> None:
-        tree, events = self.state.tree, self.state.events
-        tree.backprop(nodes, values, selected)
-        tree.release(released)
-        if nodes:
-            events.emit("backprop", step=step, nodes=nodes, values=values, selected=selected)
-        if released:
-            events.emit("release", step=step, nodes=released)
+    async def expansion(self, leaf: int, ticket: int) -> None:
+        await self.turns.wait(ticket)
+        try:
+            result: Expansion | None | Exception = await self.expand(self.state, leaf)
+        except (BudgetExhausted, ProposalError) as e:
+            result = e
+        except Exception as e:  # a bug: the search ends with it rather than waiting forever
+            if not self.ended.done():
+                self.ended.set_exception(e)
+            return
+        del self.tasks[asyncio.current_task()]
+        self.commit(leaf, result)
+        self.end_turn()
 
-    async def cancel(self, step: int) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        leaves = list(self.tasks.values())
-        self.state.tree.release(leaves)
-        self.state.events.emit("release", step=step, nodes=leaves)
-        self.tasks.clear()
-
-
-async def run_mcts(state: SearchState, budget: Any,
-                   expand: Callable[[Any, int], Awaitable[Expansion | None]] = expand_leaf) -> StopReason:
-    """Run the search until it stops; returns why it stopped."""
-    cfg, tree = state.config, state.tree
-    flights = InFlight(state, expand)
-    stop: StopReason | None = None
-    idle = 0
-    step = 0
-    while True:
-        free = cfg.concurrency - len(flights)
-        if stop is None and free > 0:
-            if (limit := budget.exhausted()) is not None:
-                stop = StopReason("budget", limit)
-            else:
-                leaves, collisions = tree.select(free)
-                if leaves.size:
-                    terms = _selection_terms(state, leaves.tolist()) if cfg.log_selection_terms else None
-                    state.events.emit("select", step=step, leaves=leaves.tolist(), collisions=collisions,
-                                      in_flight=len(flights), terms=terms)
-                flights.launch(leaves.tolist())
-        if not len(flights):
-            return stop or StopReason("exhausted", "no expandable leaf left")
+    def commit(self, leaf: int, result: Expansion | None | Exception) -> None:
+        """Back up what the expansion of ``leaf`` produced, or release it; note why to stop."""
+        state, tree, cfg = self.state, self.state.tree, self.state.config
         nodes, values, selected, released = [], [], [], []
-        for leaf, task in await flights.finished():
-            try:
-                result = task.result()
-            except BudgetExhausted as e:
-                stop = stop or StopReason("budget", e.limit)
-                released.append(leaf)
-                continue
-            except ProposalError as e:
-                released.append(leaf)
-                if (failed := state.failed(leaf, e)) is not None:
-                    stop = stop or failed
-                continue
+        if isinstance(result, BudgetExhausted):
+            self.stop = self.stop or StopReason("budget", result.limit)
+            released.append(leaf)
+        elif isinstance(result, ProposalError):
+            released.append(leaf)
+            if (failed := state.failed(leaf, result)) is not None:
+                self.stop = self.stop or failed
+        else:
             state.failures_in_a_row = 0
             if result is None:
                 # The policy had nothing for this leaf: a dead end, valued 0, never expanded again.
                 state.events.emit("empty_expansion", node=leaf)
                 tree.mark_terminal(leaf)
                 result = Expansion([leaf], [0.0])
-            nodes += result.nodes
-            values += result.values
-            selected.append(leaf)
-            idle = 0 if result.called_model else idle + 1
-            if result.solved and cfg.early_stop and stop is None:
-                stop = await _confirmed(state)
-        flights.settle(step, nodes, values, selected, released)
-        step += 1
-        if stop is None and idle >= MAX_IDLE_STEPS:
-            stop = StopReason("exhausted", "only terminal leaves left")
-        elif stop is None and step >= cfg.max_iterations:
-            stop = StopReason("max_iterations")
-        if stop is not None and stop.kind == "solved":
-            await flights.cancel(step)
+            nodes, values, selected = result.nodes, result.values, [leaf]
+            if result.solved and cfg.early_stop:
+                self.stop = StopReason("solved")
+        tree.backprop(nodes, values, selected)
+        tree.release(released)
+        if nodes:
+            state.events.emit("backprop", step=self.step, nodes=nodes, values=values, selected=selected)
+        if released:
+            state.events.emit("release", step=self.step, nodes=released)
+        self.step += 1
+        if self.stop is None and self.step >= cfg.max_iterations:
+            self.stop = StopReason("max_iterations")
+        if self.stop is not None and self.stop.kind == "solved":
+            self.ended.set_result(self.stop)
+
+    async def cancel(self) -> None:
+        """Cancel the expansions still in flight (after a solution, or an error in one of them) and give
+        their selections back."""
+        if not self.tasks:
+            return
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        leaves = list(self.tasks.values())
+        self.state.tree.release(leaves)
+        self.state.events.emit("release", step=self.step, nodes=leaves)
+        self.tasks.clear()
 
 
-async def _confirmed(state: SearchState) -> StopReason | None:
-    """"solved" once the solved attempts are confirmed (``confirm``), else None (the search goes on);
-    the spent budget when asking for inputs finds it spent."""
-    if state.config.confirm <= 1:
-        return StopReason("solved")
-    try:
-        return StopReason("solved") if await state.confirmed() else None
-    except BudgetExhausted as e:
-        return StopReason("budget", e.limit)
-    except ProposalError:  # no inputs could be had: the solved attempt stands alone
-        state.inputs = False
-        return StopReason("solved")
+async def run_mcts(state: SearchState, budget: Any,
+                   expand: Callable[[Any, int], Awaitable[Expansion | None]] = expand_leaf) -> StopReason:
+    """Run the search until it stops; returns why it stopped. At any concurrency the same seed and
+    the same replies give the same tree: see :mod:`treesearch.engine.turns`."""
+    return await Search(state, budget, expand).run()
 
 
 def _selection_terms(state: SearchState, leaves: list[int]) -> dict[int, list[dict]]:

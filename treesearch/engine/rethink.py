@@ -8,7 +8,8 @@ verdict can be read from the reply) the attempt is repaired at once, a debug ste
 superseded with the failure that disproved it), and the domain makes a new attempt from the corrected
 path (:meth:`~treesearch.contracts.Domain.redo`). The failed attempt is superseded and never backed
 up: only the value of the last version counts. Rethinks are capped per failed attempt and per
-thought, and each one is scored: it *helped* when the new attempt is valued above the one it replaced.
+thought; an attempt made from a thought that another expansion has rewritten since is not rethought
+(its failure says nothing about the new version). Each rethink is scored: it *helped* when the new attempt is valued above the one it replaced.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ async def rethink(state: SearchState, end: int) -> int:
         path = state.thought_path(end)
         if failed.passed_all or not path:
             break  # nothing to rethink: it passed, or it was made without thoughts
+        if failed.thought_versions != state.versions(end):
+            break  # another expansion has rewritten a thought it was made from: the failure is stale
         blamed = await state.blamed_thought(end, path)
         if blamed in ("code", "unusable"):
             # The plan stands (or no verdict could be read): the call still bought a look at the
             # failure, so the attempt is repaired at once rather than left for a later selection.
             return await _repaired(state, end)
-        if isinstance(blamed, str):
+        if isinstance(blamed, str) or failed.thought_versions != state.versions(end):  # (or did while we asked)
             break
         thought_id, rewrite = blamed
         thought = state.node(thought_id)

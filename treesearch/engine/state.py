@@ -16,8 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from treesearch.contracts import Candidate, Domain, ExpansionContext, Policy, Proposal, StopReason, ValueModel
+from treesearch.budget import BudgetExhausted
+from treesearch.contracts import (
+    Candidate,
+    Domain,
+    ExpansionContext,
+    Policy,
+    Proposal,
+    ProposalError,
+    StopReason,
+    ValueModel,
+)
 from treesearch.engine.nodes import RootNode, ThoughtNode, ThoughtVersion
+from treesearch.engine.turns import outside
 from treesearch.export.events import EventLog
 from treesearch.tree import ROOT, SearchTree, SelectionConfig
 
@@ -70,12 +81,13 @@ class SearchConfig:
 
     @classmethod
     def for_repository(cls, strategy: str = "mcts", **fields: Any) -> SearchConfig:
-        """A repository search's defaults (fewer, longer attempts; approval required to stop) and
+        """A repository search's defaults (fewer, longer attempts; approval required to stop, no
+        confirmation on inputs) and
         ``strategy``'s settings over ``fields``."""
         if strategy not in REPO_STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(REPO_STRATEGIES)}")
         defaults = dict(width=2, max_debug_depth=3, concurrency=2, rethink_cap=1, discriminator_top=3,
-                        require_approval=True, max_iterations=1000)
+                        require_approval=True, max_iterations=1000, confirm=1)  # patches are not run on inputs
         return cls(strategy=strategy, **{**defaults, **fields, **REPO_STRATEGIES[strategy]})
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,7 +181,7 @@ class SearchState:
     async def propose(self, node_id: int, kind: str, n: int, ctx: ExpansionContext | None = None) -> list[Proposal]:
         """``n`` proposals of ``kind`` for ``node_id``, from its :meth:`context` unless ``ctx`` is given."""
         before = self.parse_failures().get(kind, 0)
-        proposals = await self.policy.propose(ctx or self.context(node_id), kind, n)
+        proposals = await outside(self.policy.propose(ctx or self.context(node_id), kind, n))
         unusable = self.parse_failures().get(kind, 0) - before
         self.events.emit("propose", node=node_id, kind=kind, asked=n, got=len(proposals),
                          **({"unusable_replies": unusable} if unusable else {}))
@@ -181,8 +193,14 @@ class SearchState:
         return dict(getattr(self.policy, "parse_failures", None) or {})
 
     def add_thoughts(self, parent: int, proposals: list[Proposal]) -> list[int]:
+        """Thoughts below ``parent``. Those that attempts are made from (the last thought level) take
+        several expansions at once when the domain can keep their attempts side by side
+        (``shared_thoughts``)."""
         payloads = [ThoughtNode([ThoughtVersion(p.content, p.metadata)]) for p in proposals]
         ids = self.tree.add_children(parent, normalised_priors(proposals), payloads)
+        if getattr(self.domain, "shared_thoughts", False) and len(self.thought_path(parent)) + 1 >= self.config.thought_depth:
+            for thought in ids:
+                self.tree.mark_shared(thought)
         self.events.emit("add", parent=parent, kind="thought", nodes=ids,
                          priors=[float(self.tree.arrays.prior[i]) for i in ids])
         return ids
@@ -204,6 +222,14 @@ class SearchState:
         finally:
             self.tree.release([chosen])
 
+    def other_writers(self, node_id: int) -> int:
+        """The expansions besides the calling one that will add attempts below ``node_id`` and have
+        not yet: while it is childless, each expansion writing for it holds it in flight once (by its
+        selection or its rollout); once it has children, walks go below it and no new writer comes."""
+        if self.tree.children(node_id):
+            return 0
+        return max(0, int(self.tree.stats(node_id)["in_flight"]) - 1)
+
     def versions(self, node_id: int) -> list[int]:
         """The version index of each thought above ``node_id``: what an attempt below it was made from."""
         return [len(self.node(t).versions) - 1 for t in self.thought_path(node_id)]
@@ -213,7 +239,7 @@ class SearchState:
         self.stats.checks += 1
         candidate = Candidate(attempt.solution, [self.node(t).text for t in self.thought_path(start)],
                               attempt.metadata)
-        attempt.evaluation = await self.value_model.evaluate(self.view, candidate, attempt.feedback)
+        attempt.evaluation = await outside(self.value_model.evaluate(self.view, candidate, attempt.feedback))
 
     def finish(self, end: int) -> None:
         """A valued attempt is in the tree at ``end``: terminal once solved, or with
@@ -271,10 +297,16 @@ class SearchState:
         return sorted(groups.values(), key=len, reverse=True)
 
     async def confirmed(self) -> bool:
-        """Whether the solved attempts end the search: ``confirm`` of them behave alike, or the
-        policy has no inputs to tell them apart with (then the first solved one does, as without
-        ``confirm``)."""
-        groups = await self.alike()
+        """Whether the solved attempts end the search: ``confirm`` of them behave alike, or there is
+        nothing to tell them apart with (the policy wrote no inputs, or the budget has no call left
+        to ask for them): then the first solved one does, as without ``confirm``."""
+        if self.config.confirm <= 1:
+            return True
+        try:
+            groups = await self.alike()
+        except (BudgetExhausted, ProposalError):
+            self.inputs = self.inputs or False
+            return True
         self.events.emit("confirm", groups=[g[:10] for g in groups[:5]], needed=self.config.confirm)
         return not self.inputs or len(groups[0]) >= self.config.confirm
 
@@ -294,8 +326,6 @@ class SearchState:
         that behave alike); with a discriminator and more than one candidate, its choice among the
         ``discriminator_top`` best distinct solutions, those that pass every check when any does (a
         spent budget keeps the value ranking)."""
-        from treesearch.budget import BudgetExhausted
-
         ranked = self.ranked()
         if any(self.node(n).passed_all for n in ranked):
             ranked = [n for n in ranked if self.node(n).passed_all]

@@ -54,3 +54,40 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         except orjson.JSONDecodeError:
             continue
     return events
+
+
+def busy_slots(events: list[dict[str, Any]]) -> dict[str, float]:
+    r"""How busy the K slots of a search were, after its first selection (the root alone, while it
+    proposes the first thoughts):
+
+    * ``per_select``: the mean over the later ``select`` events of the leaves selected plus the
+      expansions already in flight;
+    * ``over_time``: the time average of the expansions in flight, :math:`\frac{1}{T}\int n(t)\,dt`,
+      from the second selection to the last commit, each expansion counted from its selection to its
+      ``backprop`` or ``release`` (expansions on one leaf end first in, first out).
+
+    ``selects`` counts the later selections; both means are 0 without any."""
+    selects = [e for e in events if e["type"] == "select"][1:]
+    if not selects:
+        return {"selects": 0, "per_select": 0.0, "over_time": 0.0}
+    per_select = sum(len(e["leaves"]) + e["in_flight"] for e in selects) / len(selects)
+    changes: list[tuple[float, int]] = []  # (t, +1 launched / -1 ended)
+    running: dict[int, int] = {}  # leaf -> expansions in flight on it
+    for e in events:
+        ended = e.get("selected", []) if e["type"] == "backprop" else e.get("nodes", []) if e["type"] == "release" else []
+        for leaf in e.get("leaves", []) if e["type"] == "select" else []:
+            running[leaf] = running.get(leaf, 0) + 1
+            changes.append((e["t"], 1))
+        for leaf in ended:
+            if running.get(leaf, 0) > 0:
+                running[leaf] -= 1
+                changes.append((e["t"], -1))
+    start, end = selects[0]["t"], max(t for t, _ in changes)
+    busy, area, last = 0, 0.0, changes[0][0]
+    for t, delta in changes:
+        if t > start:
+            area += busy * (t - max(last, start))
+        busy += delta
+        last = t
+    span = end - start
+    return {"selects": len(selects), "per_select": per_select, "over_time": area / span if span > 0 else float(busy)}

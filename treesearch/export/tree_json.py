@@ -2,10 +2,10 @@
 
 Schema (``schema_version`` 1)::
 
-    {"schema_version": 1, "root": 0, "best_path": [ids], "selection": {rule, c, c_base, q_mode, q_unvisited},
+    {"schema_version": 1, "root": 0, "best_path": [ids], "selection": {rule, c, c_base, q_mode, q_unvisited, virtual_loss},
      "nodes": [
         {"id", "parent" (null for the root), "children": [ids], "depth", "visits", "q_mean", "q_max",
-         "prior", "in_flight", "expanded", "terminal", "superseded",
+         "prior", "in_flight", "expanded", "terminal", "superseded", "exhausted",
          "kind" (root | thought | code | debug | rethink), "payload": {...}}]}
 
 A thought's payload holds every version (``versions``, the superseded ones with the feedback that

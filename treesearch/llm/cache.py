@@ -30,9 +30,13 @@ def default_cache_path() -> Path:
     return Path(root) / "treesearch" / "llm_cache.sqlite"
 
 
-def cache_key(model: str, messages: list[dict], params: dict) -> str:
-    """The request's identity without ``n``: sample i of any request with this key is the same sample."""
-    payload = orjson.dumps({"model": model, "messages": messages, "params": params}, option=orjson.OPT_SORT_KEYS)
+def cache_key(model: str, messages: list[dict], params: dict, seed: int = 0) -> str:
+    """The request's identity without ``n``, at the search's ``seed``: sample i of any request with
+    this key is the same sample."""
+    request = {"model": model, "messages": messages, "params": params}
+    if seed:  # seed 0 keeps the keys caches were filled with before seeds entered them
+        request["seed"] = seed
+    payload = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()
 
 

@@ -81,10 +81,12 @@ class LLMClient:
         is raised before any request.
     default_params: model parameters for every call (temperature, ...); per-call params override them.
         ``max_tokens`` defaults to 4096 so each call's cost has a bound a budget can reserve.
-    sample_seeds: send each fresh sample a ``seed`` of its own, a function of the request and the
-        sample index (:func:`sample_seed`), so that samples differ even on a server whose default
-        seed is fixed (llama.cpp's), and sample i of a request is the same sample again when it is
-        fetched again. For OpenAI-compatible servers (those given an ``api_base``).
+    seed: the search's seed, part of every cache key: searches at two seeds draw different samples
+        from the cache, a replay at the same seed the same ones.
+    sample_seeds: send each fresh sample a ``seed`` of its own, a function of its cache key (so of
+        the search's seed) and its sample index (:func:`sample_seed`), so that samples differ even on
+        a server whose default seed is fixed (llama.cpp's), and sample i of a request is asked with
+        the same seed again. For OpenAI-compatible servers (those given an ``api_base``).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class LLMClient:
         transcript_path: str | os.PathLike | None = None,
         budget: Budget | None = None,
         default_params: dict | None = None,
+        seed: int = 0,
         sample_seeds: bool = False,
     ) -> None:
         if concurrency < 1 or max_attempts < 1:
@@ -111,6 +114,7 @@ class LLMClient:
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.backoff = backoff
+        self.seed = seed
         if cache is True:
             cache = LLMCache(default_cache_path())
         elif cache is False:
@@ -142,7 +146,7 @@ class LLMClient:
             raise ValueError("n must be at least 1")
         started = time.monotonic()
         params = {**self.default_params, **params}
-        key = cache_key(self.model, messages, params)
+        key = cache_key(self.model, messages, params, self.seed)
         # Claimed before any await, so concurrent identical requests get different samples.
         first = self._next_sample.get(key, 0)
         self._next_sample[key] = first + n

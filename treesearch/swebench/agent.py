@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 from treesearch.contracts import ExpansionContext
 from treesearch.engine.nodes import ThoughtNode
 from treesearch.engine.state import SearchState
+from treesearch.engine.turns import outside
 from treesearch.swebench.actions import Action, execute
 from treesearch.swebench.checks import RepoChecker
 from treesearch.swebench.environment import RepoEnvironment, Worktree
@@ -112,19 +114,22 @@ class RepoDomain:
         steps: list[StepNode] = []
         seen: list[tuple[dict[str, Any], str]] = []
         search.stats.attempts += 1
-        async with self.env.worktree(patch, reproduction) as tree:
+        async with AsyncExitStack() as lent:
+            # Waiting for a free worktree, acting in it and checking it are waits outside the search
+            # tree: they give the turn up (treesearch.engine.turns), so other attempts go on meanwhile.
+            tree = await outside(lent.enter_async_context(self.env.worktree(patch, reproduction)))
             while len(steps) < search.config.max_steps:
                 proposals = await search.propose(start, "action", 1, self.context(search, start, tree, seen))
                 if not proposals:
                     break
                 action = Action.from_dict(proposals[0].metadata["action"])
-                observation = await execute(action, tree)
+                observation = await outside(execute(action, tree))
                 text = observation.text
                 if observation.reproduction is not None:
                     reproduction = observation.reproduction
                 changed = False
                 if action.kind in CHANGING:
-                    new_patch, reverted = await asyncio.to_thread(tree.patch_without_tests)
+                    new_patch, reverted = await outside(asyncio.to_thread(tree.patch_without_tests))
                     if reverted:
                         text += f"\n(changes to the repository's tests were undone: {', '.join(reverted)})"
                     changed, patch = new_patch != patch, new_patch
@@ -138,7 +143,7 @@ class RepoDomain:
                     break
             if not steps:
                 return None
-            steps[-1].feedback = await self.checker.check(tree, steps[-1].patch, steps[-1].reproduction)
+            steps[-1].feedback = await outside(self.checker.check(tree, steps[-1].patch, steps[-1].reproduction))
             await search.value(steps[-1], start)
         end = self._add(search, start, steps)
         search.finish(end)

@@ -236,7 +236,7 @@ def build_model_parts(problem: RepoProblem, settings: RunSettings, env: Any, bud
     from value_models.repo_value import RepoDiscriminator, RepoValueAgent
 
     client = llm_client(settings.model, settings.api_base, budget=budget, concurrency=config.concurrency,
-                        log_dir=directory, cache=settings.cache)
+                        log_dir=directory, cache=settings.cache, seed=settings.seed)
     discriminator = RepoDiscriminator(client) if config.discriminator_top > 1 else None
     return RepoPolicy(client), hybrid_repo_value(RepoValueAgent(client)), discriminator
 

@@ -161,14 +161,17 @@ class SimulatedCoder:
         prompt_tokens = len(_prompt_text(ctx)) // 4
         # The worst case of the reply: n programs somewhat longer than the reference (unparsing
         # adds spaces and parentheses, a mutation adds `+ 1`) or n short strategy texts.
-        reservation = None
-        if self.budget is not None:
-            est = prompt_tokens + n * ((2 * len(reference) + 400) // 4)
-            reservation = await self.budget.areserve(est_tokens=est, est_cost=0.0)
+        # Claimed before the first wait (the budget may be another process's), as the LLM client does,
+        # so that concurrent requests get their samples in the order they were asked.
         request = seed_digest(self._request_key(ctx, kind))
         first = self._next_sample.get(request, 0)
         self._next_sample[request] = first + n
         samples = range(first, first + n)
+        reservation = None
+        if self.budget is not None:
+            est = prompt_tokens + n * ((2 * len(reference) + 400) // 4)
+            # As LLMPolicy's calls count: thoughts come n to one reply, programs one per sample.
+            reservation = await self.budget.areserve(est_tokens=est, est_cost=0.0, calls=1 if kind == "thought" else n)
         try:
             if kind == "thought":
                 proposals = self._thoughts(ctx, samples)

@@ -362,9 +362,10 @@ def test_demo_defaults_to_the_local_model_on_four_problems_and_sim_on_all(tmp_pa
     real = _demo_files(None, simulated=False)
     assert len(real) == 4 and all(f.is_file() and f.parent == EXAMPLES for f in real)
     assert _demo_files(None, simulated=True) == sorted(EXAMPLES.glob("*.json"))
-    done = subprocess.run([*TREESEARCH, "demo", "--model", "sim", "--problems", str(TWO_SUM), "--out", str(tmp_path)],
+    fizzbuzz = REPO / "examples" / "problems" / "fizzbuzz.json"  # one the simulated coder solves at once
+    done = subprocess.run([*TREESEARCH, "demo", "--model", "sim", "--problems", str(fizzbuzz), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "examples/two_sum" in done.stdout and "1/1 final programs pass their hidden tests" in done.stdout
+    assert "examples/fizzbuzz" in done.stdout and "1/1 final programs pass their hidden tests" in done.stdout
     summary = orjson.loads((tmp_path / "summary.json").read_bytes())
-    assert summary["budget"] == 16 and [p["problem_id"] for p in summary["problems"]] == ["examples/two_sum"]
+    assert summary["budget"] == 16 and [p["problem_id"] for p in summary["problems"]] == ["examples/fizzbuzz"]

@@ -273,5 +273,10 @@ def summarise(records: list[dict[str, Any]], settings: RunSettings, selected: in
 
 def evaluation_command(out: Path, dataset_name: str) -> str:
     """The official SWE-bench evaluation of ``out``'s predictions (it needs Docker)."""
+    return official_command(out / PREDICTIONS, dataset_name, out)
+
+
+def official_command(predictions: Path, dataset_name: str, out: Path) -> str:
+    """The official SWE-bench evaluation of a predictions file (it needs Docker); the run is named after ``out``."""
     return (f"python -m swebench.harness.run_evaluation --dataset_name {dataset_name} "
-            f"--predictions_path {out / PREDICTIONS} --max_workers 4 --run_id {safe_name(out.resolve().name)}")
+            f"--predictions_path {predictions} --max_workers 4 --run_id {safe_name(out.resolve().name)}")

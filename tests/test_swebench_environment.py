@@ -149,6 +149,12 @@ def test_checks_compare_with_the_base_commit(repos, runner):
         assert wrong.reproduction == "fails" and wrong.informative and "mean of nothing" in wrong.render()
         syntax = await check(FIXED_MEAN, extra="def broken(:\n")
         assert syntax.status == "does_not_compile" and "line" in syntax.render()
+        # A name the patch removes while a branch no test reaches still uses it (flask-5063's
+        # rule_methods): it imports, the related tests pass, and pyflakes catches it.
+        removed = await check(FIXED_MEAN.replace("    count = len(values)\n    if count == 0:",
+                                                 "    if len(values) == 0:") + "    return count\n")
+        assert removed.status == "undefined_names" and not removed.all_passed
+        assert removed.undefined == ["calc/core.py line 21: undefined name 'count'"]
         empty = await checker.check(tree=None, patch="", reproduction=None)
         assert empty.status == "does_not_apply"
 

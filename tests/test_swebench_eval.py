@@ -128,3 +128,48 @@ def test_a_cut_id_matches_every_full_name_it_starts():
     network = {"t.py::test_y": "FAILED"}
     assert grade("t.py::test_y", network, {"t.py::test_y": "OSError: [Errno 101] Network is unreachable"})["status"] \
         == "needs_network"
+
+
+def test_search_checks_run_the_related_tests_in_the_instance_environment(setup):
+    """In the instance's environment the related tests of a src-layout repository run (they import
+    the installed checkout) and say something; a patch leaving a name undefined is rejected."""
+    import asyncio
+
+    from treesearch.sandbox.command import CommandRunner
+    from treesearch.swebench.checks import RepoChecker
+    from treesearch.swebench.environment import RepoEnvironment
+    from treesearch.swebench.problem import RepoProblem
+    from treesearch.swebench.repos import find_repository
+    from treesearch.swebench.specs import spec_for
+    from treesearch.swebench.venvs import EnvCache
+
+    root, repos, _, inst = setup
+    problem = RepoProblem.from_dict(inst["greet"])
+    source = find_repository(problem.repo, repos)
+    instance_env = EnvCache(root / "envs").get(spec_for(problem), source, problem.environment_setup_commit)
+    with CommandRunner() as runner:
+        env = RepoEnvironment(source, problem.base_commit, runner, 1, instance_env=instance_env).open()
+        checker = RepoChecker(env)
+
+        async def check(patch):
+            async with env.worktree(patch, None) as tree:
+                assert tree.overlay is not None
+                return await checker.check(tree, patch, None)
+
+        async def broken_patch():
+            async with env.worktree(problem.patch, None) as tree:
+                fixed = tree.read("src/greet/__init__.py")
+                tree.write("src/greet/__init__.py", fixed.replace(
+                    '    return "Hello " + name + punctuation', '    if not name:\n        return salutation\n'
+                    '    return "Hello " + name + punctuation'))
+                patch = tree.diff()
+                tree.state = (patch, None)
+                return patch
+
+        try:
+            good = asyncio.run(check(problem.patch))
+            assert good.all_passed and good.tests_before == good.tests_kept == 2, good.render()
+            bad = asyncio.run(check(asyncio.run(broken_patch())))
+            assert bad.status == "undefined_names" and "salutation" in bad.render()
+        finally:
+            env.close()

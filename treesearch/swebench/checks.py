@@ -3,12 +3,17 @@
 For a finished attempt the checker answers, in order:
 
 1. **applies**: the patch is not empty and applies to the base commit (``git apply --check``);
-2. **compiles**: every changed Python file parses, and every changed module that could be imported
-   at the base commit still can (in the sandbox: importing runs the repository's code);
+2. **compiles**: every changed Python file parses; it uses no name that it leaves undefined where
+   the same file at the base commit did not (pyflakes, a static check: a patch that deletes a
+   variable still used in a branch no test reaches is caught here); and every changed module that
+   could be imported at the base commit still can (in the sandbox: importing runs the repository's code);
 3. **tests**: the repository's own tests that mention a changed module (at most ``max_test_files``
    files, found with ``git grep`` at the base commit) are run at the base commit and with the patch;
    a test that passed before and does not now is *broken*. Only tests that exist at the base commit
-   run: the instance's hidden tests are never used;
+   run: the instance's hidden tests are never used. With an instance environment
+   (:mod:`treesearch.swebench.venvs`) they run as the harness runs tests (its command and log
+   parser) in that environment, so they import the patched checkout with its dependencies; without
+   one, with pytest and the run's Python, one file's collection error not stopping the others;
 4. **reproduction**: if the path wrote a reproduction script, it should fail at the base commit
    (it reproduces the issue) and pass (exit code 0) with the patch.
 
@@ -18,10 +23,12 @@ worktree, reset to the base commit and back, so a check never waits for a second
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import shlex
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -31,12 +38,13 @@ from treesearch.sandbox.result import OutcomeTally
 from treesearch.swebench.environment import PYTHONPATH, REPRODUCE, SCRATCH, RepoEnvironment, Worktree
 from treesearch.swebench.patches import PatchError, is_test_path, parse_patch
 from treesearch.swebench.repos import GitError, git
+from treesearch.swebench.specs import PASSING, harness_command, log_parser
 
 JUNIT = f"{SCRATCH}/junit.xml"
 # Plugins installed beside pytest (hypothesis, playwright...) are the engine's, not the repository's:
 # loading them costs seconds per run and changes nothing about the repository's tests.
 TEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-TEST_COMMAND = "python -m pytest -q -p no:cacheprovider --junitxml={junit} {files}"
+TEST_COMMAND = "python -m pytest -q -p no:cacheprovider --continue-on-collection-errors --junitxml={junit} {files}"
 IMPORT_MARK = "TREESEARCH-IMPORTS "
 _IMPORT_SCRIPT = (
     "import importlib,json,sys\n"
@@ -70,6 +78,7 @@ class RepoFeedback(OutcomeTally):
 
     applies: bool
     compiles: bool = False
+    undefined: list[str] = field(default_factory=list)  # names the patch leaves undefined (pyflakes)
     tests_before: int = 0  # related tests passing at the base commit
     tests_kept: int = 0  # ... of which still pass with the patch
     broken: list[str] = field(default_factory=list)
@@ -81,7 +90,7 @@ class RepoFeedback(OutcomeTally):
         if not self.applies:
             return "does_not_apply"
         if not self.compiles:
-            return "does_not_compile"
+            return "undefined_names" if self.undefined else "does_not_compile"
         if self.broken:
             return "tests_broken"
         if self.reproduction == "fails":
@@ -144,6 +153,11 @@ class RepoChecker:
         if syntax:  # nothing more to learn from running code that does not parse
             feedback.outcomes.append(CheckOutcome("changed code compiles and imports", False, "; ".join(syntax)))
             return feedback
+        feedback.undefined = [u for path in sources for u in new_undefined_names(self.env.read_base(path), tree.read(path), path)]
+        if feedback.undefined:
+            feedback.outcomes.append(CheckOutcome("changed code defines every name it uses (pyflakes)", False,
+                                                  "; ".join(feedback.undefined)))
+            return feedback
         runs = {name: key for name, key in (("imports", ("imports", *modules)), ("tests", ("tests", *tests)),
                                              ("reproduction", ("reproduction", reproduction or "")))
                 if len(key) > 1 and key[-1]}
@@ -197,6 +211,12 @@ class RepoChecker:
                 if line.startswith(IMPORT_MARK):
                     return json.loads(line[len(IMPORT_MARK):])
             return {m: f"the import check did not finish ({result.summary()})" for m in args}
+        if what == "tests" and tree.overlay is not None and self.env.instance_env is not None:
+            spec = self.env.instance_env.spec
+            result = await tree.run(harness_command(spec.test_cmd, args))
+            outcomes = {name: "passed" if status in PASSING else status.lower()
+                        for name, status in log_parser(spec.repo)(result.output).items()}
+            return {"outcomes": outcomes, "output": result.output[-EXCERPT:], "summary": result.summary()}
         if what == "tests":
             (tree.path / JUNIT).unlink(missing_ok=True)
             result = await tree.run(self.test_command.format(junit=JUNIT, files=" ".join(map(shlex.quote, args))),
@@ -262,6 +282,24 @@ def junit_outcomes(path: Any) -> dict[str, str]:
                 break
         outcomes[name] = status
     return outcomes
+
+
+def new_undefined_names(before: str | None, after: str, path: str) -> list[str]:
+    """Names ``after`` uses undefined (pyflakes) that ``before`` (the file at the base commit, None
+    for a new file) did not: "path line N: undefined name 'x'". Static: nothing of the code runs."""
+    from pyflakes import checker, messages
+
+    def undefined(text: str) -> list[tuple[str, int]]:
+        try:
+            found = checker.Checker(ast.parse(text, path), filename=path).messages
+        except (SyntaxError, ValueError, RecursionError):
+            return []
+        kinds = (messages.UndefinedName, messages.UndefinedLocal, messages.UndefinedExport)
+        return [(str(m.message_args[0]), m.lineno) for m in found if isinstance(m, kinds)]
+
+    new = Counter(name for name, _ in undefined(after)) - Counter(name for name, _ in undefined(before or ""))
+    return [f"{path} line {line}: undefined name {name!r}" for name, line in dict(reversed(undefined(after))).items()
+            if name in new]
 
 
 def _syntax_errors(tree: Worktree, sources: list[str]) -> list[str]:

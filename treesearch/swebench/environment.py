@@ -131,6 +131,13 @@ class Worktree:
         self.overlay = instance_env.overlay(self.path, target)
         status = git("status", "--porcelain", "--ignored", "--untracked-files=all", cwd=self.path)
         self.installed = [line[3:] for line in status.splitlines() if line[:3] in ("!! ", "?? ")]
+        # ... and never part of a patch: `git add -A` (diff) must not pick up an egg-info the
+        # repository does not ignore itself.
+        common = Path(git("rev-parse", "--git-common-dir", cwd=self.path).strip())
+        exclude = (common if common.is_absolute() else self.path / common) / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with open(exclude, "a", encoding="utf-8") as f:
+            f.writelines(f"/{path}\n" for path in self.installed)
 
     def materialise(self, patch: str, reproduction: str | None) -> None:
         """Reset to the base commit, apply ``patch``, write the reproduction script."""

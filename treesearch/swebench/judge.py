@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import shlex
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -33,7 +32,7 @@ from treesearch.swebench.environment import RepoEnvironment, Worktree
 from treesearch.swebench.patches import PatchError, parse_patch
 from treesearch.swebench.problem import RepoProblem
 from treesearch.swebench.repos import GitError, git
-from treesearch.swebench.specs import PASSING, HarnessSpec, log_parser, test_files
+from treesearch.swebench.specs import PASSING, HarnessSpec, harness_command, log_parser, test_files
 
 # The harness gives an instance's tests 30 minutes; the whole log is kept (its summary is at the end).
 TEST_LIMITS = dataclasses.replace(COMMAND_LIMITS, wall_s=1800.0, cpu_s=1800.0, output_bytes=64 << 20)
@@ -79,14 +78,6 @@ async def judge(problem: RepoProblem, patch: str, env: RepoEnvironment, spec: Ha
     if result.ended != "exited":
         verdict["error"] = f"the tests were stopped: {result.summary()}"
     return verdict
-
-
-def harness_command(test_cmd: str, files: list[str]) -> str:
-    """The spec's test command on ``files``, with ``pytest`` run as ``python -m pytest``: the
-    worktree's Python (its overlay) must run the tests, and the ``pytest`` script belongs to the
-    shared environment."""
-    command = re.sub(r"(^|&&\s*|;\s*)pytest\b", r"\1python -m pytest", test_cmd.strip())
-    return f"{command} {' '.join(map(shlex.quote, files))}"
 
 
 def grade(test: str, statuses: dict[str, str], messages: dict[str, str]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ pytest log parser; the report says so.
 
 from __future__ import annotations
 
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,3 +104,11 @@ def log_parser(repo: str) -> Callable[[str], dict[str, str]]:
 
     parse = MAP_REPO_TO_PARSER.get(repo, parse_log_pytest)
     return lambda log: parse(log, None)
+
+
+def harness_command(test_cmd: str, files: list[str]) -> str:
+    """The spec's test command on ``files``, with ``pytest`` run as ``python -m pytest``: the
+    worktree's Python (its overlay) must run the tests, and the ``pytest`` script belongs to the
+    shared environment."""
+    command = re.sub(r"(^|&&\s*|;\s*)pytest\b", r"\1python -m pytest", test_cmd.strip())
+    return f"{command} {' '.join(map(shlex.quote, files))}"

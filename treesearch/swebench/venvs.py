@@ -14,7 +14,8 @@ built once into the user cache (``$XDG_CACHE_HOME/treesearch/swebench-envs/<key>
 
 Each instance's checkout then gets an **overlay**: a tiny venv of the same interpreter whose
 ``site-packages`` adds the cached environment's, with the checkout installed editable in it
-(``--no-deps --no-build-isolation``: nothing is downloaded). Tests run with the overlay's Python import
+(``--no-deps --no-build-isolation``: nothing is downloaded; with build isolation where the
+environment's build tools do not fit the instance's commit). Tests run with the overlay's Python import
 the checkout's code, patched or not; an installed release of the package can never stand in for it.
 
 Building is trusted setup (the repository's own ``setup.py`` at a published commit) and runs outside
@@ -127,8 +128,14 @@ class InstanceEnv:
             (self.site_packages(target) / "_treesearch_env.pth").write_text(
                 f"import site; site.addsitedir({str(self.site_packages())!r})\n", encoding="utf-8")
             python = target / "bin" / "python"
-            _step(out, [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", "."],
-                  checkout, timeout=OVERLAY_TIMEOUT_S, failure=f"the editable install of {checkout.name} failed", log=log)
+            install = [str(python), "-m", "pip", "install", "--no-deps", "-e", "."]
+            try:
+                _step(out, install[:-2] + ["--no-build-isolation"] + install[-2:], checkout, timeout=OVERLAY_TIMEOUT_S,
+                      failure="the editable install failed", log=log)
+            except EnvBuildError:  # the environment's build tools do not fit this commit: pip fetches its own
+                out.write("# retried with build isolation\n")
+                _step(out, install, checkout, timeout=OVERLAY_TIMEOUT_S,
+                      failure=f"the editable install of {self.spec.repo} at {checkout.name} failed", log=log)
         return Overlay(python=str(python), mounts=(str(target), str(self.venv), str(Path(self.interpreter).parents[1])))
 
 
@@ -212,8 +219,8 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
             step(command, f"the spec's pre-install step {command!r}")
         step(_editable(spec.install), "installing the repository")
         requires = _build_requires(checkout)
-        if requires:
-            step([*pip, *requires], "installing the build requirements")
+        if requires:  # the newest that satisfy them, as pip's build isolation would take
+            step([*pip, "--upgrade", *requires], "installing the build requirements")
         names = _editable_names(env.python, checkout)
         if not names:
             raise EnvBuildError(f"building the environment {spec.key}: the install left no editable package of the "

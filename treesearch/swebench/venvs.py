@@ -49,6 +49,9 @@ except ModuleNotFoundError:  # Python 3.10: no reader for build requirements (pi
     tomllib = None  # type: ignore[assignment]
 
 BUILD_TIMEOUT_S = 1800.0
+# setuptools 81 dropped pkg_resources, which the harness's images (built in 2024) still had and
+# tests of that time use (pytest's skip when it is missing).
+BUILD_TOOLS_CAP = "setuptools<81\n"
 OVERLAY_TIMEOUT_S = 600.0
 # pip must not stop to ask, nor spend a request on its own version.
 PIP_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -219,8 +222,10 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
             step(command, f"the spec's pre-install step {command!r}")
         step(_editable(spec.install), "installing the repository")
         requires = _build_requires(checkout)
-        if requires:  # the newest that satisfy them, as pip's build isolation would take
-            step([*pip, "--upgrade", *requires], "installing the build requirements")
+        if requires:  # the newest that satisfy them, as pip's build isolation would take, short of today's
+            (directory / "constraints.txt").write_text(BUILD_TOOLS_CAP, encoding="utf-8")
+            step([*pip, "--upgrade", "-c", str(directory / "constraints.txt"), *requires],
+                 "installing the build requirements")
         names = _editable_names(env.python, checkout)
         if not names:
             raise EnvBuildError(f"building the environment {spec.key}: the install left no editable package of the "

@@ -144,6 +144,8 @@ async def judge_prediction(problem: RepoProblem, patch: str, repos_dir: Path | N
         return {**record, "error": str(e)}
     try:
         verdict = await judge(problem, patch, env, spec)
+    except Exception as e:  # noqa: BLE001 - one instance's failure must not end a run over hundreds
+        return {**record, "error": f"{type(e).__name__}: {e}"}
     finally:
         shutil.rmtree(directory / "work", ignore_errors=True)
     (directory / "test_output.txt").write_text(verdict.pop("log"), encoding="utf-8")

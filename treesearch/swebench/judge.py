@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import subprocess
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -147,8 +148,6 @@ def _apply(tree: Worktree, patch: str, problem: RepoProblem) -> str | None:
 
 
 def _fuzzy_apply(tree: Worktree, patch: str) -> str | None:
-    import subprocess
-
     done = subprocess.run(["patch", "--batch", "--fuzz=5", "-p1", "--forward", "--no-backup-if-mismatch"],
                           cwd=tree.path, input=patch, capture_output=True, text=True, timeout=120)
     if done.returncode == 0:

@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from treesearch.swebench.repos import GitError, git
 from treesearch.swebench.specs import HarnessSpec
@@ -240,12 +241,12 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
     return env
 
 
-def _step(out: object, argv: list[str] | str, cwd: Path, venv: Path | None = None, timeout: float = BUILD_TIMEOUT_S,
+def _step(out: TextIO, argv: list[str] | str, cwd: Path, venv: Path | None = None, timeout: float = BUILD_TIMEOUT_S,
           failure: str = "a build step failed", log: Path | None = None) -> None:
     """Run one build step (a list: no shell; a string: through bash) with its output in the log."""
     path = f"{venv / 'bin'}:{os.environ.get('PATH', '')}" if venv is not None else os.environ.get("PATH", "")
-    out.write(f"$ {argv if isinstance(argv, str) else shlex.join(argv)}\n")  # type: ignore[attr-defined]
-    out.flush()  # type: ignore[attr-defined]
+    out.write(f"$ {argv if isinstance(argv, str) else shlex.join(argv)}\n")
+    out.flush()
     try:
         done = subprocess.run(argv if isinstance(argv, list) else ["bash", "-c", argv], cwd=cwd, stdout=out,
                               stderr=subprocess.STDOUT, timeout=timeout, stdin=subprocess.DEVNULL,

@@ -13,7 +13,8 @@ For a finished attempt the checker answers, in order:
    run: the instance's hidden tests are never used. With an instance environment
    (:mod:`treesearch.swebench.venvs`) they run as the harness runs tests (its command and log
    parser) in that environment, so they import the patched checkout with its dependencies; without
-   one, with pytest and the run's Python, one file's collection error not stopping the others;
+   one, with pytest and the run's Python. Each file runs on its own: one file's collection error
+   (an example project's conftest) does not silence the others;
 4. **reproduction**: if the path wrote a reproduction script, it should fail at the base commit
    (it reproduces the issue) and pass (exit code 0) with the patch.
 
@@ -44,7 +45,7 @@ JUNIT = f"{SCRATCH}/junit.xml"
 # Plugins installed beside pytest (hypothesis, playwright...) are the engine's, not the repository's:
 # loading them costs seconds per run and changes nothing about the repository's tests.
 TEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-TEST_COMMAND = "python -m pytest -q -p no:cacheprovider --continue-on-collection-errors --junitxml={junit} {files}"
+TEST_COMMAND = "python -m pytest -q -p no:cacheprovider --junitxml={junit} {files}"
 IMPORT_MARK = "TREESEARCH-IMPORTS "
 _IMPORT_SCRIPT = (
     "import importlib,json,sys\n"
@@ -195,7 +196,7 @@ class RepoChecker:
                     continue  # no file mentions it
                 for line in out.splitlines():
                     path = line.split(":", 1)[1]
-                    if is_test_path(path) and PurePosixPath(path).name != "conftest.py":
+                    if is_test_path(path) and _is_test_file(PurePosixPath(path).name):
                         found[path] = min(found.get(path, 1), 0 if PurePosixPath(path).stem in (f"test_{name}", f"{name}_test") else 1)
             self._related[key] = sorted(found, key=lambda p: (found[p], p))[: self.max_test_files]
         return self._related[key]
@@ -211,19 +212,28 @@ class RepoChecker:
                 if line.startswith(IMPORT_MARK):
                     return json.loads(line[len(IMPORT_MARK):])
             return {m: f"the import check did not finish ({result.summary()})" for m in args}
-        if what == "tests" and tree.overlay is not None and self.env.instance_env is not None:
-            spec = self.env.instance_env.spec
-            result = await tree.run(harness_command(spec.test_cmd, args))
-            outcomes = {name: "passed" if status in PASSING else status.lower()
-                        for name, status in log_parser(spec.repo)(result.output).items()}
-            return {"outcomes": outcomes, "output": result.output[-EXCERPT:], "summary": result.summary()}
         if what == "tests":
-            (tree.path / JUNIT).unlink(missing_ok=True)
-            result = await tree.run(self.test_command.format(junit=JUNIT, files=" ".join(map(shlex.quote, args))),
-                                    env=TEST_ENV)
-            return {"outcomes": junit_outcomes(tree.path / JUNIT), "output": result.output[-EXCERPT:],
-                    "summary": result.summary()}
+            return await self._run_tests(tree, args)
         return await tree.run(REPRODUCE)
+
+    async def _run_tests(self, tree: Worktree, files: list[str]) -> dict[str, Any]:
+        """{"outcomes": {test id: status}, "output", "summary"}, one run per file: a file whose
+        conftest cannot import (an example project's) must not silence the others."""
+        outcomes: dict[str, str] = {}
+        outputs, summaries = [], []
+        spec = self.env.instance_env.spec if tree.overlay is not None and self.env.instance_env is not None else None
+        for file in files:
+            if spec is not None:  # as the harness runs tests, in the instance's environment
+                result = await tree.run(harness_command(spec.test_cmd, [file]))
+                outcomes.update({name: "passed" if status in PASSING else status.lower()
+                                 for name, status in log_parser(spec.repo)(result.output).items()})
+            else:
+                (tree.path / JUNIT).unlink(missing_ok=True)
+                result = await tree.run(self.test_command.format(junit=JUNIT, files=shlex.quote(file)), env=TEST_ENV)
+                outcomes.update(junit_outcomes(tree.path / JUNIT))
+            outputs.append(result.output[-EXCERPT:])
+            summaries.append(f"{file}: {result.summary()}")
+        return {"outcomes": outcomes, "output": "\n".join(outputs)[-EXCERPT:], "summary": "; ".join(summaries)}
 
     @staticmethod
     def _compare_tests(feedback: RepoFeedback, before: dict[str, Any], after: dict[str, Any], files: list[str]) -> None:
@@ -282,6 +292,11 @@ def junit_outcomes(path: Any) -> dict[str, str]:
                 break
         outcomes[name] = status
     return outcomes
+
+
+def _is_test_file(name: str) -> bool:
+    """A file of tests (``test_x.py``, ``x_test.py``), not a helper, fixture package or conftest."""
+    return name.startswith("test_") or name.endswith("_test.py")
 
 
 def new_undefined_names(before: str | None, after: str, path: str) -> list[str]:

@@ -173,3 +173,17 @@ def test_search_checks_run_the_related_tests_in_the_instance_environment(setup):
             assert bad.status == "undefined_names" and "salutation" in bad.render()
         finally:
             env.close()
+
+
+def test_the_runner_searches_and_judges_in_instance_environments(setup, tmp_path):
+    root, repos, instances, inst = setup
+    out = tmp_path / "run"
+    assert treesearch_main(["swebench", "--instances", str(instances), "--ids", "acme__greet-1", "--repos-dir", str(repos),
+                            "--model", "sim", "--budget", "20", "--instance-envs", "--env-dir", str(root / "envs"),
+                            "--local-eval", "--out", str(out)]) == 0
+    result = json.loads((out / "instances" / "acme__greet-1" / "result.json").read_text())
+    assert result["checks_passed"] and result["local_eval"]["status"] == "resolved"
+    assert set(result["local_eval"]["fail_to_pass"].values()) == {"passed"}
+    checked = [s for s in json.loads((out / "instances" / "acme__greet-1" / "trajectory.json").read_text()) if s.get("checks")]
+    # the related tests ran in the environment (the src layout imports only once installed)
+    assert checked and checked[-1]["checks"]["tests_before"] == 2

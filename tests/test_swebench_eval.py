@@ -187,3 +187,10 @@ def test_the_runner_searches_and_judges_in_instance_environments(setup, tmp_path
     checked = [s for s in json.loads((out / "instances" / "acme__greet-1" / "trajectory.json").read_text()) if s.get("checks")]
     # the related tests ran in the environment (the src layout imports only once installed)
     assert checked and checked[-1]["checks"]["tests_before"] == 2
+
+
+def test_a_python_the_machine_lacks_is_named():
+    from treesearch.swebench.venvs import PythonMissing, find_python
+
+    with pytest.raises(PythonMissing, match=r"Python 2\.5, which is not on this machine"):
+        find_python("2.5")

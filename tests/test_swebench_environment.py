@@ -55,6 +55,8 @@ def test_command_runner_isolation_limits_and_output(runner, tmp_path):
     runner.run_sync(f"echo x > {tmp_path}/escape.txt", work)
     assert not (tmp_path / "escape.txt").exists()
     assert not runner.run_sync(f"echo x > {runner.read_only[0]}/escape.txt", work).ok
+    # a private /dev/shm: multiprocessing's locks (repositories' test suites use them) work
+    assert runner.run_sync("python -c 'import multiprocessing; multiprocessing.Lock()'", work).ok
     net = runner.run_sync("python -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)\"", work)
     assert not net.ok and ("unreachable" in net.output or "OSError" in net.output)
     slow = runner.run_sync("echo started; sleep 30", work, limits=Limits(wall_s=1.5))

@@ -14,8 +14,8 @@ built once into the user cache (``$XDG_CACHE_HOME/treesearch/swebench-envs/<key>
 
 Each instance's checkout then gets an **overlay**: a tiny venv of the same interpreter whose
 ``site-packages`` adds the cached environment's, with the checkout installed editable in it
-(``--no-deps --no-build-isolation``: nothing is downloaded; with build isolation where the
-environment's build tools do not fit the instance's commit). Tests run with the overlay's Python import
+(``--no-build-isolation``, and with build isolation where the environment's build tools do not fit
+the instance's commit; only dependencies the environment lacks are downloaded). Tests run with the overlay's Python import
 the checkout's code, patched or not; an installed release of the package can never stand in for it.
 
 Building is trusted setup (the repository's own ``setup.py`` at a published commit) and runs outside
@@ -133,7 +133,10 @@ class InstanceEnv:
             (self.site_packages(target) / "_treesearch_env.pth").write_text(
                 f"import site; site.addsitedir({str(self.site_packages())!r})\n", encoding="utf-8")
             python = target / "bin" / "python"
-            install = [str(python), "-m", "pip", "install", "--no-deps", "-e", "."]
+            # With its dependencies, as the harness installs each instance: those the environment
+            # (made at the version's setup commit) already has are kept; one the instance's commit
+            # added (pytest 5.4's wcwidth, pylint 2.13's toml) is installed into the overlay.
+            install = [str(python), "-m", "pip", "install", "-e", "."]
             try:
                 _step(out, install[:-2] + ["--no-build-isolation"] + install[-2:], checkout, timeout=OVERLAY_TIMEOUT_S,
                       failure="the editable install failed", log=log)

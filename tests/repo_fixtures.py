@@ -8,6 +8,9 @@ dict, FAIL_TO_PASS / PASS_TO_PASS as JSON strings like the published datasets. T
   a one-hunk fix in one function; existing tests of the same module pass before and after.
 * :data:`WORDS` (unittest-style tests, ids like ``test_x (tests.test_words.TestWords)``): two
   functions split on single spaces; the fix is two hunks in two functions.
+* :data:`GREET` (a src layout, installed to be imported: its tests do not put ``src/`` on the path):
+  ``greeting()`` ignores its punctuation; the new tests are parametrised with spaces in their ids,
+  so FAIL_TO_PASS lists them cut at the first space, as SWE-bench's data does.
 """
 
 from __future__ import annotations
@@ -140,6 +143,48 @@ WORDS = RepoSpec(
                   "test_capitalize_repeated_spaces (tests.test_words.TestWords)"],
     pass_to_pass=["test_count (tests.test_words.TestWords)", "test_first (tests.test_words.TestWords)",
                   "test_capitalize (tests.test_words.TestWords)"],
+)
+
+GREET_MODULE = '''"""Greetings."""
+
+
+def greeting(name, punctuation="!"):
+    """Hello to name, ending in punctuation."""
+    return "Hello " + name + "!"
+
+
+def farewell(name):
+    """Goodbye to name."""
+    return "Goodbye " + name
+'''
+
+GREET_TESTS = (
+    "from greet import farewell, greeting\n\n\n"
+    "def test_default():\n    assert greeting('Ann') == 'Hello Ann!'\n\n\n"
+    "def test_farewell():\n    assert farewell('Ann') == 'Goodbye Ann'\n"
+)
+
+GREET = RepoSpec(
+    repo="acme/greet",
+    base={
+        "pyproject.toml": ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+                           '[project]\nname = "greet"\nversion = "0.1.0"\n\n'
+                           '[tool.setuptools.packages.find]\nwhere = ["src"]\n'),
+        "src/greet/__init__.py": GREET_MODULE,
+        "tests/test_greet.py": GREET_TESTS,
+    },
+    fixed={"src/greet/__init__.py": GREET_MODULE.replace('name + "!"', "name + punctuation")},
+    tests={"tests/test_greet.py": GREET_TESTS.replace("from greet", "import pytest\n\nfrom greet") + (
+        "\n\n@pytest.mark.parametrize('name,punctuation,expected', "
+        "[('Ann', '?', 'Hello Ann?'), ('Bo Li', '!!', 'Hello Bo Li!!')])\n"
+        "def test_punctuation(name, punctuation, expected):\n    assert greeting(name, punctuation) == expected\n\n\n"
+        "def test_fetch_greeting():\n    import socket\n\n"
+        "    socket.create_connection(('greetings.example.com', 80), timeout=5)\n"
+    )},
+    issue="greeting() ignores its punctuation\n\n`greeting('Ann', '?')` returns 'Hello Ann!'.\n",
+    # As SWE-bench writes them: cut at the first space of the parametrised id.
+    fail_to_pass=["tests/test_greet.py::test_punctuation[Ann-?-Hello", "tests/test_greet.py::test_punctuation[Bo"],
+    pass_to_pass=["tests/test_greet.py::test_default", "tests/test_greet.py::test_farewell"],
 )
 
 

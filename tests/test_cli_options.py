@@ -39,6 +39,9 @@ BAD_OPTIONS = [
     (["evolve", "--dataset", "humaneval", "--out", "o", "--thresholds", "high"],
      "argument --thresholds: expected a number, got 'high'"),
     (["solve", TWO_SUM, "--sandbox", "none"], "argument --sandbox: invalid choice: 'none' (choose from"),
+    (["swebench-eval", "--predictions", "p.jsonl", "--repos-dir", "r", "--out", "o", "--limit", "0"],
+     "argument --limit: expected a positive whole number of instances, got '0'"),
+    (["swebench-eval", "--repos-dir", "r", "--out", "o"], "the following arguments are required: --predictions"),
 ]
 
 
@@ -52,7 +55,7 @@ def test_a_malformed_option_says_what_it_expected(argv, message, capsys):
     assert "invalid" not in err or "invalid choice" in message
 
 
-@pytest.mark.parametrize("command", ["demo", "solve", "eval", "swebench", "evolve"])
+@pytest.mark.parametrize("command", ["demo", "solve", "eval", "swebench", "swebench-eval", "evolve"])
 def test_every_command_that_runs_model_code_takes_sandbox(command):
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")

@@ -55,6 +55,8 @@ def test_command_runner_isolation_limits_and_output(runner, tmp_path):
     runner.run_sync(f"echo x > {tmp_path}/escape.txt", work)
     assert not (tmp_path / "escape.txt").exists()
     assert not runner.run_sync(f"echo x > {runner.read_only[0]}/escape.txt", work).ok
+    # a private /dev/shm: multiprocessing's locks (repositories' test suites use them) work
+    assert runner.run_sync("python -c 'import multiprocessing; multiprocessing.Lock()'", work).ok
     net = runner.run_sync("python -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)\"", work)
     assert not net.ok and ("unreachable" in net.output or "OSError" in net.output)
     slow = runner.run_sync("echo started; sleep 30", work, limits=Limits(wall_s=1.5))
@@ -149,6 +151,12 @@ def test_checks_compare_with_the_base_commit(repos, runner):
         assert wrong.reproduction == "fails" and wrong.informative and "mean of nothing" in wrong.render()
         syntax = await check(FIXED_MEAN, extra="def broken(:\n")
         assert syntax.status == "does_not_compile" and "line" in syntax.render()
+        # A name the patch removes while a branch no test reaches still uses it (flask-5063's
+        # rule_methods): it imports, the related tests pass, and pyflakes catches it.
+        removed = await check(FIXED_MEAN.replace("    count = len(values)\n    if count == 0:",
+                                                 "    if len(values) == 0:") + "    return count\n")
+        assert removed.status == "undefined_names" and not removed.all_passed
+        assert removed.undefined == ["calc/core.py line 21: undefined name 'count'"]
         empty = await checker.check(tree=None, patch="", reproduction=None)
         assert empty.status == "does_not_apply"
 

@@ -1,4 +1,5 @@
-"""The ``treesearch`` command line: ``demo``, ``solve``, ``eval``, ``view``, ``swebench``, ``evolve`` and ``local``.
+"""The ``treesearch`` command line: ``demo``, ``solve``, ``eval``, ``view``, ``swebench``, ``swebench-eval``,
+``evolve`` and ``local``.
 
 Every bad input — a malformed problem file, an unknown model, a missing key, a bad argument — ends
 with one clear ``error:`` line on stderr and exit status 2; a model service that keeps failing ends
@@ -124,9 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     from treesearch.export.view import add_view_parser
     from treesearch.local.cli import add_local_parser
     from treesearch.swebench.cli import add_swebench_parser
+    from treesearch.swebench.eval_cli import add_swebench_eval_parser
 
     add_view_parser(sub)
     add_swebench_parser(sub)
+    add_swebench_eval_parser(sub)
     add_evolve_parser(sub)
     add_local_parser(sub)
 

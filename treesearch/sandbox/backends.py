@@ -4,7 +4,7 @@
 uts and cgroup namespaces. The file system is a read-only view of ``/usr`` (and ``/lib``...) and the
 Python installation, nothing else of the host (no home directories, no ``/etc``, no project files or
 test data), plus ``/dev/null``, ``zero``, ``random`` and ``urandom``, a ``/proc`` that shows only the
-sandbox, and a private size-capped tmpfs at ``/tmp`` as the working directory. The harness is the pid
+sandbox, and private size-capped tmpfs at ``/tmp`` (the working directory) and ``/dev/shm``. The harness is the pid
 namespace's init, so everything the candidate starts dies with it, and ``--die-with-parent`` ties the
 sandbox to the engine. The candidate runs as uid 65534 inside.
 
@@ -225,11 +225,14 @@ class BwrapBackend(Backend):
     def spawn(self, command: list[str], limits: Limits, workdir: str | None = None,
               read_only: tuple[str, ...] = ()) -> Spawn:
         tmpdir = None
+        # /dev/shm: a private tmpfs of its own, where POSIX semaphores live (multiprocessing's locks:
+        # repositories' test suites use them).
         if self.sized_tmpfs:
-            tmp = ["--size", str(limits.file_size_mb << 20), "--tmpfs", "/tmp"]
+            size = ["--size", str(limits.file_size_mb << 20)]
+            tmp = [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
         else:  # bubblewrap older than 0.8 cannot size a tmpfs; a host dir is bounded by the disk only
             tmpdir = tempfile.mkdtemp(prefix="treesearch-sandbox-")
-            tmp = ["--bind", tmpdir, "/tmp"]
+            tmp = ["--bind", tmpdir, "/tmp", "--tmpfs", "/dev/shm"]
         user = ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)] if self.user_namespace else []
         marker = _new_marker()
         info_read, info_write = os.pipe()

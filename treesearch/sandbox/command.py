@@ -111,24 +111,28 @@ class CommandRunner:
         return self._backend.warnings
 
     async def run(self, command: str, workdir: str | Path, limits: Limits | None = None,
-                  env: dict[str, str] | None = None) -> CommandResult:
-        """Run ``command`` (``/bin/sh -c``) in ``workdir``; see the module docstring."""
-        call = self._prepare(command, workdir, limits, env)
+                  env: dict[str, str] | None = None, python: str | None = None,
+                  read_only: tuple[str, ...] = ()) -> CommandResult:
+        """Run ``command`` (``/bin/sh -c``) in ``workdir``; see the module docstring. ``python`` (with
+        ``read_only``, what it needs visible) replaces the runner's interpreter for this command: an
+        instance's own environment."""
+        call = self._prepare(command, workdir, limits, env, python, read_only)
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     def run_sync(self, command: str, workdir: str | Path, limits: Limits | None = None,
                  env: dict[str, str] | None = None) -> CommandResult:
         return self._pool.submit(self._prepare(command, workdir, limits, env)).result()
 
-    def _prepare(self, command: str, workdir: str | Path, limits: Limits | None,
-                 env: dict[str, str] | None) -> functools.partial[CommandResult]:
+    def _prepare(self, command: str, workdir: str | Path, limits: Limits | None, env: dict[str, str] | None,
+                 python: str | None = None, read_only: tuple[str, ...] = ()) -> functools.partial[CommandResult]:
         workdir = os.path.realpath(workdir)
         if not os.path.isdir(workdir):
             raise SandboxError(f"the work directory {workdir} does not exist")
-        extra_env = {"PATH": f"{os.path.dirname(self.python)}:/usr/local/bin:/usr/bin:/bin",
+        mounts = self.read_only if python is None else tuple(dict.fromkeys((*read_only, *python_mounts(python))))
+        extra_env = {"PATH": f"{os.path.dirname(python or self.python)}:/usr/local/bin:/usr/bin:/bin",
                      "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
         return functools.partial(run_command, self._backend, command, workdir, limits or self.limits,
-                                 self.read_only, extra_env)
+                                 mounts, extra_env)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -11,6 +11,10 @@ Modules, in the order data flows through them:
   reproduction); ``patches``: unified diffs;
 * ``nodes``, ``agent``: the agent as a tree search (hypotheses and actions as nodes, rethink);
 * ``search``: the MCTS loop, the final pick and the run directory of one instance;
-* ``local_eval``: the unofficial check with the instance's own tests, after the search;
+* ``specs``: what the official harness (the ``swebench`` package) says about an instance: environment
+  specification, test files, test command, log parser; ``venvs``: per-instance environments built
+  from it, and each checkout's editable overlay;
+* ``judge``: one patch judged with the instance's own tests as the harness runs them;
+  ``local_eval``: that, after the search; ``evaluate``, ``eval_cli``: ``treesearch swebench-eval``;
 * ``runner``, ``cli``: many instances, resumable ``predictions.jsonl``, ``treesearch swebench``.
 """

@@ -3,12 +3,18 @@
 For a finished attempt the checker answers, in order:
 
 1. **applies**: the patch is not empty and applies to the base commit (``git apply --check``);
-2. **compiles**: every changed Python file parses, and every changed module that could be imported
-   at the base commit still can (in the sandbox: importing runs the repository's code);
+2. **compiles**: every changed Python file parses; it uses no name that it leaves undefined where
+   the same file at the base commit did not (pyflakes, a static check: a patch that deletes a
+   variable still used in a branch no test reaches is caught here); and every changed module that
+   could be imported at the base commit still can (in the sandbox: importing runs the repository's code);
 3. **tests**: the repository's own tests that mention a changed module (at most ``max_test_files``
    files, found with ``git grep`` at the base commit) are run at the base commit and with the patch;
    a test that passed before and does not now is *broken*. Only tests that exist at the base commit
-   run: the instance's hidden tests are never used;
+   run: the instance's hidden tests are never used. With an instance environment
+   (:mod:`treesearch.swebench.venvs`) they run as the harness runs tests (its command and log
+   parser) in that environment, so they import the patched checkout with its dependencies; without
+   one, with pytest and the run's Python. Each file runs on its own: one file's collection error
+   (an example project's conftest) does not silence the others;
 4. **reproduction**: if the path wrote a reproduction script, it should fail at the base commit
    (it reproduces the issue) and pass (exit code 0) with the patch.
 
@@ -18,10 +24,12 @@ worktree, reset to the base commit and back, so a check never waits for a second
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import shlex
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -31,6 +39,7 @@ from treesearch.sandbox.result import OutcomeTally
 from treesearch.swebench.environment import PYTHONPATH, REPRODUCE, SCRATCH, RepoEnvironment, Worktree
 from treesearch.swebench.patches import PatchError, is_test_path, parse_patch
 from treesearch.swebench.repos import GitError, git
+from treesearch.swebench.specs import PASSING, harness_command, log_parser
 
 JUNIT = f"{SCRATCH}/junit.xml"
 # Plugins installed beside pytest (hypothesis, playwright...) are the engine's, not the repository's:
@@ -70,6 +79,7 @@ class RepoFeedback(OutcomeTally):
 
     applies: bool
     compiles: bool = False
+    undefined: list[str] = field(default_factory=list)  # names the patch leaves undefined (pyflakes)
     tests_before: int = 0  # related tests passing at the base commit
     tests_kept: int = 0  # ... of which still pass with the patch
     broken: list[str] = field(default_factory=list)
@@ -81,7 +91,7 @@ class RepoFeedback(OutcomeTally):
         if not self.applies:
             return "does_not_apply"
         if not self.compiles:
-            return "does_not_compile"
+            return "undefined_names" if self.undefined else "does_not_compile"
         if self.broken:
             return "tests_broken"
         if self.reproduction == "fails":
@@ -144,6 +154,11 @@ class RepoChecker:
         if syntax:  # nothing more to learn from running code that does not parse
             feedback.outcomes.append(CheckOutcome("changed code compiles and imports", False, "; ".join(syntax)))
             return feedback
+        feedback.undefined = [u for path in sources for u in new_undefined_names(self.env.read_base(path), tree.read(path), path)]
+        if feedback.undefined:
+            feedback.outcomes.append(CheckOutcome("changed code defines every name it uses (pyflakes)", False,
+                                                  "; ".join(feedback.undefined)))
+            return feedback
         runs = {name: key for name, key in (("imports", ("imports", *modules)), ("tests", ("tests", *tests)),
                                              ("reproduction", ("reproduction", reproduction or "")))
                 if len(key) > 1 and key[-1]}
@@ -181,7 +196,7 @@ class RepoChecker:
                     continue  # no file mentions it
                 for line in out.splitlines():
                     path = line.split(":", 1)[1]
-                    if is_test_path(path) and PurePosixPath(path).name != "conftest.py":
+                    if is_test_path(path) and _is_test_file(PurePosixPath(path).name):
                         found[path] = min(found.get(path, 1), 0 if PurePosixPath(path).stem in (f"test_{name}", f"{name}_test") else 1)
             self._related[key] = sorted(found, key=lambda p: (found[p], p))[: self.max_test_files]
         return self._related[key]
@@ -198,12 +213,27 @@ class RepoChecker:
                     return json.loads(line[len(IMPORT_MARK):])
             return {m: f"the import check did not finish ({result.summary()})" for m in args}
         if what == "tests":
-            (tree.path / JUNIT).unlink(missing_ok=True)
-            result = await tree.run(self.test_command.format(junit=JUNIT, files=" ".join(map(shlex.quote, args))),
-                                    env=TEST_ENV)
-            return {"outcomes": junit_outcomes(tree.path / JUNIT), "output": result.output[-EXCERPT:],
-                    "summary": result.summary()}
+            return await self._run_tests(tree, args)
         return await tree.run(REPRODUCE)
+
+    async def _run_tests(self, tree: Worktree, files: list[str]) -> dict[str, Any]:
+        """{"outcomes": {test id: status}, "output", "summary"}, one run per file: a file whose
+        conftest cannot import (an example project's) must not silence the others."""
+        outcomes: dict[str, str] = {}
+        outputs, summaries = [], []
+        spec = self.env.instance_env.spec if tree.overlay is not None and self.env.instance_env is not None else None
+        for file in files:
+            if spec is not None:  # as the harness runs tests, in the instance's environment
+                result = await tree.run(harness_command(spec.test_cmd, [file]))
+                outcomes.update({name: "passed" if status in PASSING else status.lower()
+                                 for name, status in log_parser(spec.repo)(result.output).items()})
+            else:
+                (tree.path / JUNIT).unlink(missing_ok=True)
+                result = await tree.run(self.test_command.format(junit=JUNIT, files=shlex.quote(file)), env=TEST_ENV)
+                outcomes.update(junit_outcomes(tree.path / JUNIT))
+            outputs.append(result.output[-EXCERPT:])
+            summaries.append(f"{file}: {result.summary()}")
+        return {"outcomes": outcomes, "output": "\n".join(outputs)[-EXCERPT:], "summary": "; ".join(summaries)}
 
     @staticmethod
     def _compare_tests(feedback: RepoFeedback, before: dict[str, Any], after: dict[str, Any], files: list[str]) -> None:
@@ -262,6 +292,29 @@ def junit_outcomes(path: Any) -> dict[str, str]:
                 break
         outcomes[name] = status
     return outcomes
+
+
+def _is_test_file(name: str) -> bool:
+    """A file of tests (``test_x.py``, ``x_test.py``), not a helper, fixture package or conftest."""
+    return name.startswith("test_") or name.endswith("_test.py")
+
+
+def new_undefined_names(before: str | None, after: str, path: str) -> list[str]:
+    """Names ``after`` uses undefined (pyflakes) that ``before`` (the file at the base commit, None
+    for a new file) did not: "path line N: undefined name 'x'". Static: nothing of the code runs."""
+    from pyflakes import checker, messages
+
+    def undefined(text: str) -> list[tuple[str, int]]:
+        try:
+            found = checker.Checker(ast.parse(text, path), filename=path).messages
+        except (SyntaxError, ValueError, RecursionError):
+            return []
+        kinds = (messages.UndefinedName, messages.UndefinedLocal, messages.UndefinedExport)
+        return [(str(m.message_args[0]), m.lineno) for m in found if isinstance(m, kinds)]
+
+    new = Counter(name for name, _ in undefined(after)) - Counter(name for name, _ in undefined(before or ""))
+    return [f"{path} line {line}: undefined name {name!r}" for name, line in dict(reversed(undefined(after))).items()
+            if name in new]
 
 
 def _syntax_errors(tree: Worktree, sources: list[str]) -> list[str]:

@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=positive_int("actions"), default=12, help="actions per attempt")
     parser.add_argument("--seed", type=whole_number, default=0)
     parser.add_argument("--python", help="the interpreter the repositories' code and tests run with (default: this one)")
+    parser.add_argument("--instance-envs", action="store_true",
+                        help="build each instance's environment from the swebench package's specification (a venv per "
+                             "repository, version and Python, cached) and run the search's checks and --local-eval in it")
+    parser.add_argument("--env-dir", type=Path,
+                        help="where --instance-envs builds and caches environments (default: "
+                             "$XDG_CACHE_HOME/treesearch/swebench-envs)")
     parser.add_argument("--local-eval", action="store_true",
                         help="after the search, run FAIL_TO_PASS and PASS_TO_PASS here (unofficial; needs the repository's "
                              "environment installed for --python)")
@@ -133,6 +139,7 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Any], Any]:
         max_total_cost=args.max_total_cost, workers=args.workers, concurrency=args.concurrency, width=args.width,
         max_steps=args.max_steps, seed=args.seed, repos_dir=args.repos_dir, clone_missing=args.clone_missing,
         local_eval=args.local_eval, python=args.python, sandbox_backend=args.sandbox,
+        instance_envs=args.instance_envs, env_dir=args.env_dir,
     )
     settings.search_config()  # a bad combination of knobs is a ValueError now
     return problems, settings

@@ -11,6 +11,8 @@ Layout under the work directory (a temp dir by default, removed by :meth:`close`
     repo/      a `git clone --shared --no-checkout` of the source (objects borrowed, nothing copied;
                the user's clone is never written to)
     wt-0/ ...  the worktrees
+    env-0/ ... with an instance environment (:mod:`treesearch.swebench.venvs`): each worktree's overlay
+               venv, the worktree installed editable in it, so its commands import the worktree's code
 
 Inside each worktree ``.treesearch/`` holds the engine's scratch files (the reproduction script,
 test reports); it is excluded from git, so it is never part of a patch.
@@ -31,6 +33,7 @@ from treesearch.sandbox.command import CommandResult, CommandRunner
 from treesearch.sandbox.limits import Limits
 from treesearch.swebench.patches import is_test_path, parse_patch
 from treesearch.swebench.repos import GitError, git
+from treesearch.swebench.venvs import InstanceEnv, Overlay
 
 SCRATCH = ".treesearch"
 REPRODUCTION = f"{SCRATCH}/reproduce.py"
@@ -53,11 +56,15 @@ class PathRefused(ValueError):
 class Worktree:
     """One git worktree at some node's state. Paths are relative to the repository root."""
 
-    def __init__(self, path: Path, base_commit: str, runner: CommandRunner) -> None:
+    def __init__(self, path: Path, base_commit: str, runner: CommandRunner, overlay: Overlay | None = None) -> None:
         self.path = path
         self.base_commit = base_commit
         self.runner = runner
+        self.overlay = overlay
         self.state: tuple[str, str | None] | None = None  # (patch, reproduction) materialised here
+        # Files the editable install wrote into the checkout (egg-info, a generated _version.py): not
+        # part of any state, and resetting the worktree must keep them or the install breaks.
+        self.installed: list[str] = []
 
     def resolve(self, relative: str) -> Path:
         """The absolute path of ``relative``; :class:`PathRefused` if it leaves the repository or
@@ -111,8 +118,26 @@ class Worktree:
         return patch, tests
 
     async def run(self, command: str, limits: Limits | None = None, env: dict[str, str] | None = None) -> CommandResult:
-        """Run ``command`` in the sandbox with this worktree as its writable current directory."""
-        return await self.runner.run(command, self.path, limits=limits, env=env)
+        """Run ``command`` in the sandbox with this worktree as its writable current directory (and
+        its overlay's Python as ``python``, when the instance has an environment)."""
+        if self.overlay is None:
+            return await self.runner.run(command, self.path, limits=limits, env=env)
+        return await self.runner.run(command, self.path, limits=limits, env=env, python=self.overlay.python,
+                                     read_only=self.overlay.mounts)
+
+    def install(self, instance_env: InstanceEnv, target: Path) -> None:
+        """Install this worktree (at the base commit) editable into an overlay of ``instance_env``."""
+        self.materialise("", None)
+        self.overlay = instance_env.overlay(self.path, target)
+        status = git("status", "--porcelain", "--ignored", "--untracked-files=all", cwd=self.path)
+        self.installed = [line[3:] for line in status.splitlines() if line[:3] in ("!! ", "?? ")]
+        # ... and never part of a patch: `git add -A` (diff) must not pick up an egg-info the
+        # repository does not ignore itself.
+        common = Path(git("rev-parse", "--git-common-dir", cwd=self.path).strip())
+        exclude = (common if common.is_absolute() else self.path / common) / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with open(exclude, "a", encoding="utf-8") as f:
+            f.writelines(f"/{path}\n" for path in self.installed)
 
     def materialise(self, patch: str, reproduction: str | None) -> None:
         """Reset to the base commit, apply ``patch``, write the reproduction script."""
@@ -120,7 +145,7 @@ class Worktree:
             return
         self.state = None
         git("reset", "--quiet", "--hard", self.base_commit, cwd=self.path)
-        git("clean", "-fdxq", cwd=self.path)
+        git("clean", "-fdxq", *(f"--exclude=/{path}" for path in self.installed), cwd=self.path)
         if patch.strip():
             try:
                 git("apply", "--whitespace=nowarn", "-", cwd=self.path, input=patch)
@@ -136,8 +161,9 @@ class RepoEnvironment:
     expansion in flight)."""
 
     def __init__(self, source: Path, base_commit: str, runner: CommandRunner, slots: int = 2,
-                 workdir: str | Path | None = None) -> None:
+                 workdir: str | Path | None = None, instance_env: InstanceEnv | None = None) -> None:
         self.source = source
+        self.instance_env = instance_env
         self.base_commit = base_commit
         self.runner = runner
         self.slots = max(1, slots)
@@ -164,6 +190,8 @@ class RepoEnvironment:
         exclude.parent.mkdir(parents=True, exist_ok=True)
         with open(exclude, "a", encoding="utf-8") as f:
             f.write(f"\n/{SCRATCH}/\n")
+        if self.instance_env is not None:  # a failing editable install is this instance's error, now
+            self._idle.append(self._new_worktree())
         return self
 
     @contextlib.asynccontextmanager
@@ -194,7 +222,10 @@ class RepoEnvironment:
                 git("worktree", "add", "--detach", "--force", "--quiet", str(path), self.base_commit, cwd=self.repo)
             except GitError as e:
                 raise WorkspaceError(f"cannot make a worktree at {self.base_commit[:12]}: {e}") from e
-        return Worktree(path, self.base_commit, self.runner)
+        tree = Worktree(path, self.base_commit, self.runner)
+        if self.instance_env is not None:
+            tree.install(self.instance_env, self.workdir / f"env-{path.name.removeprefix('wt-')}")
+        return tree
 
     def read_base(self, relative: str) -> str | None:
         """A file's text at the base commit (None if it does not exist there)."""

@@ -66,6 +66,8 @@ class RunSettings:
     clone_missing: bool = False
     local_eval: bool = False
     python: str | None = None
+    instance_envs: bool = False  # check and judge in each instance's environment (treesearch.swebench.venvs)
+    env_dir: Path | None = None  # where those are cached (default: the user cache)
     cache: Any = True
     sandbox_backend: str = "auto"  # see CommandRunner: "sim" may fall back to the rlimit backend on "auto"
 
@@ -183,6 +185,8 @@ async def solve(problem: RepoProblem, settings: RunSettings, directory: Path, ru
     from treesearch.swebench.local_eval import local_eval
     from treesearch.swebench.repos import RepoSourceError, find_repository, require_commit
     from treesearch.swebench.search import search_instance
+    from treesearch.swebench.specs import SpecError, spec_for
+    from treesearch.swebench.venvs import EnvBuildError, EnvCache
 
     def failed(error: str, **extra: Any) -> dict[str, Any]:
         return {"instance_id": problem.instance_id, "status": "error", "error": error, **extra}
@@ -191,8 +195,13 @@ async def solve(problem: RepoProblem, settings: RunSettings, directory: Path, ru
     try:
         source = await asyncio.to_thread(find_repository, problem.repo, settings.repos_dir, settings.clone_missing)
         await asyncio.to_thread(require_commit, source, problem.base_commit, problem.repo)
-        env = await asyncio.to_thread(RepoEnvironment(source, problem.base_commit, runner, config.concurrency).open)
-    except (RepoSourceError, WorkspaceError) as e:
+        instance_env = None
+        if settings.instance_envs:
+            instance_env = await asyncio.to_thread(EnvCache(settings.env_dir).get, spec_for(problem), source,
+                                                   problem.environment_setup_commit or problem.base_commit)
+        env = await asyncio.to_thread(RepoEnvironment(source, problem.base_commit, runner, config.concurrency,
+                                                      instance_env=instance_env).open)
+    except (RepoSourceError, WorkspaceError, SpecError, EnvBuildError) as e:
         return failed(str(e))
     try:
         budget = Budget(max_calls=settings.budget, max_cost_usd=cost_cap)
@@ -273,5 +282,10 @@ def summarise(records: list[dict[str, Any]], settings: RunSettings, selected: in
 
 def evaluation_command(out: Path, dataset_name: str) -> str:
     """The official SWE-bench evaluation of ``out``'s predictions (it needs Docker)."""
+    return official_command(out / PREDICTIONS, dataset_name, out)
+
+
+def official_command(predictions: Path, dataset_name: str, out: Path) -> str:
+    """The official SWE-bench evaluation of a predictions file (it needs Docker); the run is named after ``out``."""
     return (f"python -m swebench.harness.run_evaluation --dataset_name {dataset_name} "
-            f"--predictions_path {out / PREDICTIONS} --max_workers 4 --run_id {safe_name(out.resolve().name)}")
+            f"--predictions_path {predictions} --max_workers 4 --run_id {safe_name(out.resolve().name)}")

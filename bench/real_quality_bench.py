@@ -92,8 +92,10 @@ def configurations(strategies: list[str], budgets: list[int]) -> list[tuple[str,
     return out + [(s, b) for b in sorted(budgets) for s in strategies if s != "single"]
 
 
-def settings_for(strategy: str, budget: int, model: str, seeds: tuple[int, ...], workers: int) -> EvalSettings:
-    config = {"temperature": 0.0} if strategy == "single" else None
+def settings_for(strategy: str, budget: int, model: str, seeds: tuple[int, ...], workers: int,
+                 overrides: dict[str, Any] | None = None) -> EvalSettings:
+    """``overrides`` (``--set``): search settings for every strategy but ``single``."""
+    config = {"temperature": 0.0} if strategy == "single" else (overrides or None)
     return EvalSettings(dataset="bench", model=model, strategy="best_of_n" if strategy == "single" else strategy,
                         budget=budget, seeds=seeds, workers=workers, concurrency=1, config=config)
 
@@ -123,17 +125,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for first in range(0, len(problems), args.round):
         chunk = problems[first:first + args.round]
         for strategy, budget in configs:
-            settings = settings_for(strategy, budget, args.model, seeds, args.workers)
-            asyncio.run(run_eval(chunk, settings, out / f"{strategy}-b{budget}"))
+            settings = settings_for(strategy, budget, args.model, seeds, args.workers, args.set)
+            asyncio.run(run_eval(chunk, settings, out / run_name(strategy, budget, args.tag)))
             _progress(f"{min(first + args.round, len(problems))}/{len(problems)} problems: {strategy} @ {budget} done "
                       f"({time.monotonic() - started:.0f} s)")
-    return summarise(out, configs, ids, seeds, args.model)
+    return summarise(out, configs, ids, seeds, args.model, args.tag)
+
+
+def run_name(strategy: str, budget: int, tag: str | None = None) -> str:
+    """A configuration's run directory (and row label): ``--tag`` marks runs with ``--set`` settings
+    (``single`` takes none)."""
+    return f"{strategy}-b{budget}" + (f"-{tag}" if tag and strategy != "single" else "")
 
 
 def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: tuple[int, ...],
-              model: str) -> dict[str, Any]:
+              model: str, tag: str | None = None) -> dict[str, Any]:
     """The table over the problems every configuration has finished for every seed."""
-    records = {c: [r for r in ResultsFile(out / f"{c[0]}-b{c[1]}" / "results.jsonl").records if r["seed"] in seeds]
+    records = {c: [r for r in ResultsFile(out / run_name(*c, tag) / "results.jsonl").records if r["seed"] in seeds]
                for c in configs}
     finished = set(ids)
     for rows in records.values():
@@ -150,7 +158,8 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
             for kind, count in (r.get("parse_failures") or {}).items():
                 failures[kind] = failures.get(kind, 0) + count
         rows_out.append({
-            "strategy": strategy, "budget": budget, "n": len(finished),
+            "strategy": strategy if strategy == "single" or not tag else f"{strategy}-{tag}", "budget": budget,
+            "n": len(finished),
             "pass@1": statistics.fmean(per_seed), "std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
             "pass@1_plus": statistics.fmean(bool(r["passed_plus"]) for r in plus) if plus else None,
             "n_plus": len({r["problem_id"] for r in plus}),
@@ -205,6 +214,16 @@ def write_plot(summary: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(parts + ["</svg>"]) + "\n")
 
 
+def _setting(text: str) -> tuple[str, Any]:
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    try:
+        return field, json.loads(value)
+    except json.JSONDecodeError:
+        return field, value
+
+
 def _progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -222,9 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="problems searched at once (server slots)")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, default=Path("runs/real_quality_bench"))
+    parser.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
+                        help="a search setting (a SearchConfig field; VALUE as JSON) for every strategy but single")
+    parser.add_argument("--tag", help="names the runs made with --set (run directories and rows get -TAG)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    args.set = dict(args.set or [])
+    if args.set and not args.tag:
+        parser.error("--set needs a --tag to keep its runs apart from the default ones")
     if args.quick:
         args.model, args.subset, args.limit, args.budgets = "sim", "dev", 4, [4]
         args.out = args.out / "quick"

@@ -38,7 +38,7 @@ INPUTS = 8
 
 class LLMPolicy:
     """Proposals from an LLM. ``temperature`` applies to every call (the retry after an unusable reply
-    uses at least :data:`RETRY_TEMPERATURE`); thoughts come ``n`` to a call, programs one per sample
+    uses at least :data:`RETRY_TEMPERATURE`; with ``greedy_first`` the first program is greedy); thoughts come ``n`` to a call, programs one per sample
     (``n`` samples of one request).
 
     ``parse_failures`` (a ``collections.Counter[str]``) counts the replies that could not be used, by
@@ -50,10 +50,15 @@ class LLMPolicy:
     (no thought is made up: the engine writes code from the problem itself).
     """
 
-    def __init__(self, client: Any, temperature: float = 0.8, prompts: Path = PROMPTS) -> None:
+    def __init__(self, client: Any, temperature: float = 0.8, prompts: Path = PROMPTS,
+                 greedy_first: bool = False) -> None:
         self.client = client
         self.name = client.model
         self.temperature = temperature
+        # The first program asked for is the model's most likely one (temperature 0), as a single
+        # greedy sample would be; the samples after it explore. A small model's greedy program is
+        # right more often than a sampled one.
+        self.greedy_first = greedy_first
         self.prompts = prompts
         self.parse_failures: collections.Counter[str] = collections.Counter()
 
@@ -78,11 +83,13 @@ class LLMPolicy:
         return [{"role": "system", "content": render(self.prompts, "system")}, {"role": "user", "content": user}]
 
     async def _ask(self, messages: list[dict], n: int, parse, kind: str = "other",
-                   retry: bool = True) -> list[tuple[Any, Any]]:
-        """``n`` samples parsed by ``parse``; each unusable one is asked again once (with the parse
-        error, at a temperature of at least :data:`RETRY_TEMPERATURE`) unless not ``retry``, and every
-        unusable reply is counted in ``parse_failures[kind]``."""
-        params = {"temperature": self.temperature, "max_tokens": MAX_TOKENS.get(kind, MAX_TOKENS["other"])}
+                   retry: bool = True, temperature: float | None = None) -> list[tuple[Any, Any]]:
+        """``n`` samples parsed by ``parse`` (at ``temperature``, default the policy's); each unusable
+        one is asked again once (with the parse error, at a temperature of at least
+        :data:`RETRY_TEMPERATURE`) unless not ``retry``, and every unusable reply is counted in
+        ``parse_failures[kind]``."""
+        temperature = self.temperature if temperature is None else temperature
+        params = {"temperature": temperature, "max_tokens": MAX_TOKENS.get(kind, MAX_TOKENS["other"])}
         completions = await self.client.complete(messages, n=n, **params)
         out = []
         for completion in completions:
@@ -92,7 +99,7 @@ class LLMPolicy:
                 again = [*messages, {"role": "assistant", "content": completion.text},
                          {"role": "user", "content": f"That reply could not be used: {parsed.error}. Please answer again in the requested format."}]
                 (completion,) = await self.client.complete(
-                    again, n=1, **{**params, "temperature": max(self.temperature, RETRY_TEMPERATURE)})
+                    again, n=1, **{**params, "temperature": max(temperature, RETRY_TEMPERATURE)})
                 parsed = parse(completion.text)
             if not parsed.ok:
                 self.parse_failures[kind] += 1
@@ -129,7 +136,17 @@ class LLMPolicy:
         else:
             messages = self._messages("code", ctx, follow_plan=" following the plan above" if ctx.thoughts else "")
         entry = ctx.problem.entry_point if ctx.problem.kind == "function" else None
-        replies = await self._ask(messages, n, lambda text: extract_code(text, entry), kind)
+
+        def parse(text: str) -> Parsed:
+            return extract_code(text, entry)
+
+        replies = []
+        if kind == "code" and self.greedy_first:
+            self.greedy_first = False
+            replies = await self._ask(messages, 1, parse, kind, temperature=0.0)
+            n -= 1
+        if n > 0:
+            replies += await self._ask(messages, n, parse, kind)
         return [Proposal(code, 1.0, self._metadata(c)) for code, c in replies]
 
     async def _inputs(self, ctx: ExpansionContext) -> list[Proposal]:

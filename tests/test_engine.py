@@ -102,10 +102,11 @@ class GuessDomain:
 
     async def _add(self, search: SearchState, parent: int, proposal: Proposal) -> int:
         made_from = search.versions(parent)
+        reserve = max(search.config.rethink_cap, search.root_room if parent == ROOT else 0)
         (node,) = search.tree.add_children(parent, [1.0], [Guess(proposal.content, thought_versions=made_from)],
-                                           reserve=search.config.rethink_cap)
+                                           reserve=reserve)
         guess = search.node(node)
-        guess.feedback = Feedback(int(proposal.content[1:]))
+        guess.feedback = Feedback(int(proposal.content[1:].partition("-")[0]))
         await search.value(guess, node)
         search.finish(node)
         return node
@@ -139,8 +140,9 @@ def thoughts(*priors: float) -> list[Proposal]:
     return [Proposal(f"idea {i}", prior) for i, prior in enumerate(priors)]
 
 
-def guess(passed: int) -> list[Proposal]:
-    return [Proposal(f"p{passed}")]
+def guess(passed: int, name: str = "") -> list[Proposal]:
+    """A guess that passes ``passed`` of 2 checks (``name`` tells apart guesses that pass as many)."""
+    return [Proposal(f"p{passed}" + (f"-{name}" if name else ""))]
 
 
 def test_the_root_rolls_out_its_most_probable_thought_and_releases_it():
@@ -280,3 +282,62 @@ def test_a_root_without_readable_thoughts_gets_code_straight_from_the_problem():
     (program,) = state.tree.children(ROOT)
     assert str(stop) == "solved" and state.node(program).solution == "p2"
     assert [k for k, _ in policy.calls] == ["thought", "code", "inputs"]
+
+
+class Calls:
+    """A budget of ``n`` expansions, as MCTS reads one (``max_calls``, ``exhausted``)."""
+
+    def __init__(self, n: int, state: SearchState) -> None:
+        self.max_calls, self.state = n, state
+
+    def exhausted(self) -> str | None:
+        return "max_calls" if len(self.state.policy.calls) >= self.max_calls else None
+
+
+def execution_first(alpha: float, calls: int, **config: Any) -> tuple[SearchState, StopReason]:
+    """A search with programs straight from the problem (``root_widening`` = ``alpha``) on failing
+    guesses, each program and repair distinct, until ``calls`` proposals were asked for."""
+    policy = ScriptedPolicy(code=[guess(0, f"c{i}") for i in range(calls)],
+                            debug=[guess(1, f"d{i}") for i in range(calls)])
+    state = state_for(policy, thought_depth=0, root_widening=alpha, rethink=False, **config)
+    return state, asyncio.run(run_mcts(state, Calls(calls, state)))
+
+
+def test_execution_first_widens_the_root_progressively():
+    state, stop = execution_first(0.5, 8)
+    # fresh while the root has fewer than ceil((N + 1)^0.5) programs: before expansions 1, 2 and 5
+    assert [k for k, _ in state.policy.calls] == ["code", "code", "debug", "debug", "code", "debug", "debug", "debug"]
+    assert len(state.tree.children(ROOT)) == 3 and str(stop) == "budget: max_calls"
+    assert state.thought_path(state.tree.children(ROOT)[0]) == []  # no thoughts above the programs
+
+
+@pytest.mark.parametrize("alpha, kinds", [(1.0, ["code"] * 6), (0.0, ["code"] + ["debug"] * 5)])
+def test_root_widening_spans_best_of_n_to_one_chain_of_repairs(alpha, kinds):
+    state, _ = execution_first(alpha, 6, max_debug_depth=10)
+    assert [k for k, _ in state.policy.calls] == kinds
+
+
+def test_slots_selection_cannot_fill_take_fresh_samples():
+    state, _ = execution_first(0.5, 8, concurrency=4)
+    first = next(e for e in state.events.events if e["type"] == "select")
+    assert first["fresh"] == 4 and first["leaves"] == []  # not one busy slot and three idle
+
+
+def test_root_widening_needs_programs_at_the_root():
+    with pytest.raises(ValueError, match="thought_depth 0"):
+        SearchConfig(root_widening=0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        SearchConfig(thought_depth=0, root_widening=1.5)
+
+
+def test_a_repair_that_gives_its_program_back_ends_that_branch():
+    policy = ScriptedPolicy(code=[guess(1, "a"), guess(1, "b")], debug=[guess(1, "a"), guess(2)])
+    state = state_for(policy, thought_depth=0, root_widening=0.5, rethink=False)
+    stop = asyncio.run(run_mcts(state, NoBudget()))
+    first, second = state.tree.children(ROOT)
+    (repeat,) = state.tree.children(first)
+    assert state.node(repeat).solution == "p1-a" and state.tree.stats(repeat)["terminal"]
+    # the repeated program's branch is done (exhausted): the next repair goes to the other program
+    assert state.tree.stats(first)["exhausted"]
+    assert [k for k, _ in policy.calls] == ["code", "code", "debug", "debug", "inputs"]
+    assert str(stop) == "solved" and state.node(state.tree.children(second)[0]).solution == "p2"

@@ -107,6 +107,17 @@ def test_an_unusable_reply_is_asked_again_with_its_error_and_a_temperature_that_
     assert policy.parse_failures == {"thought": 1}
 
 
+def test_greedy_first_writes_the_first_program_at_temperature_0_and_samples_after_it(server):
+    server.reply = f"```python\n{RIGHT}\n```"
+    policy = LLMPolicy(LLMClient("openai/gpt-4o-mini", **server.client_kwargs(), cache=None, max_attempts=1),
+                       temperature=0.8, greedy_first=True)
+    assert len(propose(policy, "code", n=3)) == 3  # one greedy program, then two samples in one request
+    assert len(propose(policy, "code", n=1)) == 1
+    assert [(r.body["temperature"], r.body.get("n", 1)) for r in server.requests] == [(0.0, 1), (0.8, 2), (0.8, 1)]
+    propose(make_policy(server), "code", n=1)  # without greedy_first, the first is sampled too
+    assert server.requests[-1].body["temperature"] == 0.8
+
+
 def test_a_hotter_policy_keeps_its_temperature_for_the_retry(server):
     server.reply = [REFUSAL, OBJECT_WITH_LIST]
     propose(make_policy(server, temperature=1.1), "thought")

@@ -40,3 +40,19 @@ def test_quick_runs_resume_without_searching_again(tmp_path):
     again = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=300).stdout)
     assert results.read_bytes() == before and again["rows"] == first["rows"]  # nothing searched twice
     assert (tmp_path / "quick" / "sim" / "dev" / "pass_at_1_vs_calls.svg").read_text().startswith("<svg")
+
+
+@needs_data
+def test_settings_runs_are_kept_apart_under_their_tag(tmp_path):
+    base = [sys.executable, str(REPO / "bench" / "real_quality_bench.py"), "--quick", "--json", "--out", str(tmp_path),
+            "--strategies", "single", "mcts"]
+    tagged = json.loads(subprocess.run(
+        [*base, "--set", "thought_depth=0", "--set", "root_widening=0.5", "--tag", "x5"],
+        capture_output=True, text=True, check=True, timeout=300).stdout)
+    assert {r["strategy"] for r in tagged["rows"]} == {"single", "mcts-x5"}
+    runs = tmp_path / "quick" / "sim" / "dev"
+    assert (runs / "mcts-b4-x5" / "results.jsonl").exists() and not (runs / "mcts-b4").exists()
+    config = json.loads(next((runs / "mcts-b4-x5").glob("runs/*/config.json")).read_text())
+    assert config["search"]["thought_depth"] == 0 and config["search"]["root_widening"] == 0.5
+    untagged = subprocess.run([*base, "--set", "thought_depth=0"], capture_output=True, text=True, timeout=300)
+    assert untagged.returncode == 2 and "--set needs a --tag" in untagged.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import orjson
@@ -87,9 +88,11 @@ def test_mcts_with_rethink_over_http(server, tmp_path, monkeypatch):
 
 def test_budget_ends_the_search_with_the_best_so_far(server, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    programs = itertools.count()
+    # every repair differs (a repair that gives its program back unchanged ends that branch)
     server.reply = lambda request: (
         json.dumps([{"strategy": "Add up every element.", "confidence": 0.9}])
-        if "Propose" in request["messages"][-1]["content"] else WRONG
+        if "Propose" in request["messages"][-1]["content"] else WRONG.replace("return", f"_ = {next(programs)}\n    return")
     )
     result = search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, budget=4, concurrency=1,
                     cache=None, config={"width": 1, "rethink": False})

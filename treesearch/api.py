@@ -259,7 +259,8 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
         discriminator = Discriminator(client)
     prompts = Path(config.prompts) if config.prompts else PROMPTS
     sampling = {"temperature": config.temperature} if config.temperature is not None else {}
-    return LLMPolicy(client, prompts=prompts, **sampling), LLMCritic(client), discriminator
+    policy = LLMPolicy(client, prompts=prompts, greedy_first=config.greedy_first, **sampling)
+    return policy, LLMCritic(client), discriminator
 
 
 def _value_model(value: str | Any, critic: Any) -> Any:

@@ -3,7 +3,7 @@
 ::
 
     root: the problem
-     └─ thought (``width`` per expansion, ``thought_depth`` levels)
+     └─ thought (``width`` per expansion, ``thought_depth`` levels; none: programs below the root)
          └─ program (``code_samples`` per thought)        an attempt, run on the visible tests
              └─ program (a repair: ``debug``)             shown its parent's feedback
              └─ program (``rethink``)                     written again after its thought was rewritten
@@ -23,6 +23,7 @@ from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode
 from treesearch.engine.state import SearchState, normalised_priors
 from treesearch.engine.turns import outside
 from treesearch.problems import CodeProblem, TestCase
+from treesearch.tree import ROOT
 
 
 async def behaviour(sandbox: Any, problem: CodeProblem, code: str, inputs: list[list[Any]]) -> tuple[str, ...]:
@@ -88,6 +89,8 @@ class CodeDomain:
             per_program = cfg.rethink_cap if cfg.rethink else 0
             others = search.other_writers(parent) * cfg.code_samples
             reserve = len(proposals) * per_program + others * (1 + per_program)
+            if parent == ROOT:  # fresh programs keep coming with root_widening
+                reserve = max(reserve, search.root_room - len(proposals))
         ids = search.tree.add_children(parent, normalised_priors(proposals), payloads, reserve=reserve)
         search.events.emit("add", parent=parent, kind=kind, nodes=ids)
         return ids

@@ -11,7 +11,10 @@ any K:
 2. **Expand** each leaf as a task (:func:`expand_leaf`): the root (and thoughts above
    ``thought_depth``) get ``width`` thoughts, and the one with the highest prior is rolled out at
    once; below a thought the domain makes fresh attempts, below a failed attempt a repair. Model
-   calls and sandbox runs are waited for outside the turn, concurrently.
+   calls and sandbox runs are waited for outside the turn, concurrently. Execution first
+   (``thought_depth`` 0): the root's children are programs, and with ``root_widening`` the root
+   keeps taking fresh ones (progressive widening, :meth:`Search.fresh_samples`) while selection
+   weighs repairs of the failing ones.
 3. **Check** each new attempt (the domain: visible tests, a repository's checks) and value it;
    **rethink** failing ones (:mod:`treesearch.engine.rethink`).
 4. **Commit** an expansion that ended, in its own turn: back its values up, releasing its in-flight
@@ -26,6 +29,7 @@ any K:
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -37,6 +41,10 @@ from treesearch.engine.nodes import RootNode, ThoughtNode
 from treesearch.engine.rethink import rethink
 from treesearch.engine.state import SearchState
 from treesearch.engine.turns import Turns
+from treesearch.tree import ROOT
+
+# Programs the root keeps room for with root_widening (a search without a call limit stops widening there).
+MAX_ROOT_PROGRAMS = 256
 
 
 @dataclass
@@ -51,9 +59,7 @@ class Expansion:
 async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
     """Grow ``leaf`` by one step and value what it produced; None when the policy proposed nothing."""
     payload = state.node(leaf)
-    if isinstance(payload, RootNode) or (
-        isinstance(payload, ThoughtNode) and len(state.thought_path(leaf)) < state.config.thought_depth
-    ):
+    if isinstance(payload, (RootNode, ThoughtNode)) and len(state.thought_path(leaf)) < state.config.thought_depth:
         async with state.rollout(leaf) as thought:
             if thought is not None:
                 return await attempt(state, thought)
@@ -93,6 +99,9 @@ class Search:
         self.stop: StopReason | None = None
         self.step = 0  # expansions committed
         self.ended: asyncio.Future[StopReason] = asyncio.get_running_loop().create_future()
+        if state.config.root_widening > 0:  # each fresh program costs a call at least
+            calls = getattr(budget, "max_calls", None) or state.config.max_iterations
+            state.root_room = min(calls, MAX_ROOT_PROGRAMS) * state.config.code_samples
 
     async def run(self) -> StopReason:
         await self.turns.wait(self.turns.take())
@@ -112,15 +121,42 @@ class Search:
         if (limit := self.budget.exhausted()) is not None:
             self.stop = StopReason("budget", limit)
             return
-        leaves, collisions = tree.select(free)
-        if not leaves.size:
+        fresh = self.fresh_samples(free)
+        selected, collisions = [], 0
+        if free > fresh:
+            leaves, collisions = tree.select(free - fresh)
+            selected = leaves.tolist()
+        # A slot that selection cannot fill (everything below the root is in flight or exhausted)
+        # takes a fresh sample rather than stay idle.
+        fresh += self.fresh_samples(free - fresh - len(selected), anyway=True)
+        if not selected and not fresh:
             return
-        selected = leaves.tolist()
         terms = _selection_terms(self.state, selected) if cfg.log_selection_terms else None
         self.state.events.emit("select", step=self.step, leaves=selected, collisions=collisions,
-                               in_flight=len(self.tasks), terms=terms)
-        for leaf in selected:
+                               in_flight=len(self.tasks), terms=terms, **({"fresh": fresh} if fresh else {}))
+        for leaf in [ROOT] * fresh + selected:
             self.tasks[asyncio.ensure_future(self.expansion(leaf, self.turns.take()))] = leaf
+
+    def fresh_samples(self, slots: int, anyway: bool = False) -> int:
+        r"""How many of ``slots`` go to fresh programs from the root (``root_widening`` = :math:`\alpha`),
+        each held in flight on the root: while the root has fewer than :math:`\lceil (N + 1)^\alpha \rceil`
+        programs, finished or pending, where :math:`N` counts the expansions started below it (or,
+        ``anyway``, as long as room is left)."""
+        state, tree = self.state, self.state.tree
+        alpha = state.config.root_widening
+        if alpha <= 0 or slots <= 0:
+            return 0
+        per_expansion = state.config.code_samples
+        programs = len(tree.children(ROOT)) + per_expansion * sum(1 for leaf in self.tasks.values() if leaf == ROOT)
+        fresh = 0
+        while fresh < slots and programs < state.root_room and tree.can_add(ROOT, state.config.code_samples):
+            started = float(tree.arrays.visits[ROOT] + tree.arrays.in_flight[ROOT])
+            if not anyway and programs >= math.ceil((started + 1.0) ** alpha - 1e-9):
+                break
+            tree.hold(ROOT)
+            programs += per_expansion
+            fresh += 1
+        return fresh
 
     def end_turn(self) -> None:
         """Fill the free slots, end the search when nothing is left in flight, give up the turn."""

@@ -47,7 +47,12 @@ class SearchConfig:
     strategy: str = "mcts"  # mcts | best_of_n | self_debug | beam | s_star (code); mcts | linear (repository)
     width: int = 3  # thoughts proposed per expansion
     code_samples: int = 1  # programs written per thought (code)
-    thought_depth: int = 1  # levels of thoughts above the attempts
+    thought_depth: int = 1  # levels of thoughts above the attempts (0: programs straight from the problem)
+    # With thought_depth 0, execution first: the root keeps taking new programs (fresh samples) while
+    # it has fewer than ceil(N^root_widening) of them, N = expansions started (progressive widening;
+    # 0: the root is expanded once, 1: every expansion a fresh sample); a slot that selection cannot
+    # fill takes a fresh sample too. Repairs of the failing programs compete through selection.
+    root_widening: float = 0.0
     max_debug_depth: int = 4  # repairs in a row below an attempt before it is terminal
     max_steps: int = 12  # actions per attempt (repository)
     concurrency: int = 4  # expansions in flight (K)
@@ -66,18 +71,23 @@ class SearchConfig:
     log_selection_terms: bool = False  # select events carry each child's Q, exploration and score
     prompts: str | None = None  # a directory of LLM policy templates replacing policies/prompts/
     temperature: float | None = None  # the LLM policy's sampling temperature (None: the policy's own)
+    greedy_first: bool = True  # the LLM policy writes a search's first program at temperature 0
     max_iterations: int = 10_000  # loop steps before the search gives up
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        for name in ("width", "code_samples", "thought_depth", "max_steps", "concurrency", "beam_width",
+        for name in ("width", "code_samples", "max_steps", "concurrency", "beam_width",
                      "max_iterations", "confirm"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_debug_depth", "rethink_cap", "discriminator_top"):
+        for name in ("max_debug_depth", "rethink_cap", "discriminator_top", "thought_depth"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.root_widening <= 1.0:
+            raise ValueError(f"root_widening must be in [0, 1], got {self.root_widening}")
+        if self.root_widening > 0 and self.thought_depth > 0:
+            raise ValueError("root_widening needs thought_depth 0 (the root's children are then programs)")
 
     @classmethod
     def for_repository(cls, strategy: str = "mcts", **fields: Any) -> SearchConfig:
@@ -123,6 +133,8 @@ class SearchState:
         self.failures_in_a_row = 0
         self.inputs: Proposal | None | bool = None  # the policy's inputs once asked (False: none to be had)
         self._behaviour: dict[int, tuple] = {}
+        self._solutions: dict[str, int] = {}  # each finished attempt's solution: the first attempt with it
+        self.root_room = 0  # programs the root keeps room for (set by MCTS with root_widening)
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(domain.problem_id))
         self.tree.events = self.events.events
 
@@ -242,10 +254,12 @@ class SearchState:
         attempt.evaluation = await outside(self.value_model.evaluate(self.view, candidate, attempt.feedback))
 
     def finish(self, end: int) -> None:
-        """A valued attempt is in the tree at ``end``: terminal once solved, or with
-        ``max_debug_depth`` repairs above it; logged."""
+        """A valued attempt is in the tree at ``end``: terminal once solved, with ``max_debug_depth``
+        repairs above it, or when it repeats an attempt already in the tree (a repair that gave the
+        program back unchanged: repairing it again would ask the same); logged."""
         node = self.node(end)
-        if self.solved_by(end) or len(self.attempts_above(end)) >= self.config.max_debug_depth:
+        first = self._solutions.setdefault(node.solution, end)
+        if self.solved_by(end) or len(self.attempts_above(end)) >= self.config.max_debug_depth or first != end:
             self.tree.mark_terminal(end)
         self.events.emit("evaluate", node=end, value=node.evaluation.value, passed=node.feedback.passed,
                          total=node.feedback.total, status=node.feedback.status,
@@ -371,7 +385,8 @@ class SearchState:
         return {
             "llm_calls": usage["calls"], "prompt_tokens": usage["prompt_tokens"],
             "completion_tokens": usage["completion_tokens"],
-            "cost_usd": usage["cost_usd"] if usage.get("cost_known", True) else None,
+            # rounded: the sum of float costs depends on the order calls end in, which K > 1 varies
+            "cost_usd": round(usage["cost_usd"], 10) if usage.get("cost_known", True) else None,
             **self.domain.stats(self),
             "rethinks_tried": self.stats.rethinks_tried, "rethinks_helped": self.stats.rethinks_helped,
             "expansion_errors": self.stats.expansion_errors, "parse_failures": self.parse_failures(),

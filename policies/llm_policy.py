@@ -23,7 +23,7 @@ from typing import Any
 
 from treesearch.contracts import ExpansionContext, Proposal, ProposalKind
 from treesearch.parsing import Parsed, extract_calls, extract_code, extract_strategies, json_values
-from treesearch.prompting import output_note, problem_section, render
+from treesearch.prompting import load_template, output_note, problem_section, render
 
 PROMPTS = Path(__file__).parent / "prompts"
 # The lowest temperature of the call that asks again after an unusable reply: a greedy (temperature 0)
@@ -165,7 +165,7 @@ class LLMPolicy:
     async def _rethink(self, ctx: ExpansionContext) -> list[Proposal]:
         numbered = "\n".join(f"Step {i}: {t}" for i, t in enumerate(ctx.thoughts, 1))
         messages = self._messages("rethink", ctx, numbered_thoughts=numbered, code=ctx.code, feedback=ctx.feedback_text)
-        template = (self.prompts / "rethink.txt").read_text(encoding="utf-8")
+        template = load_template(str(self.prompts), "rethink").template  # the raw text, cached as render's
         # Not asked again: the engine repairs the attempt instead (a small model that could not fill
         # the format once tends to write the same reply again).
         replies = await self._ask(messages, 1, lambda text: _parse_rethink(text, len(ctx.thoughts), template, ctx.thoughts),

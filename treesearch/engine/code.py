@@ -14,6 +14,7 @@ sandbox runs ``view.visible_tests`` only.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
@@ -73,7 +74,9 @@ class CodeDomain:
         if self.view.kind != "function" or not calls:
             return [(a,) for a in attempts]
         codes = [search.node(a).code for a in attempts]
-        return [await outside(behaviour(self.sandbox, self.view, code, calls)) for code in codes]
+        # All the programs run at once, in one wait outside the turn; gather keeps the input order. Its tasks
+        # are created here, with the turn held, so their sandbox calls start in this order before the next turn.
+        return list(await outside(asyncio.gather(*(behaviour(self.sandbox, self.view, code, calls) for code in codes))))
 
     # ------------------------------------------------------------------ attempts
     def add_programs(self, search: SearchState, parent: int, proposals: list[Proposal], kind: str,

@@ -28,15 +28,22 @@ from treesearch.sandbox.cli import (
 LITE_FILE = "SWE-bench_Lite-test.json"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_instance_arguments(parser: argparse.ArgumentParser, *, ids_help: str = "these instance ids, in this order",
+                           limit_help: str = "the first N instances (after --ids)", repos_required: bool = False) -> None:
+    """The options that choose the instances and where their repositories are (``swebench`` and ``swebench-eval``):
+    ``--instances``, ``--data-dir``, ``--ids``, ``--limit``, ``--repos-dir``."""
     parser.add_argument("--instances", type=Path,
                         help=f"SWE-bench instances, .json or .jsonl (default: {LITE_FILE} from --data-dir, $TREESEARCH_DATA "
                              "or the user cache)")
     parser.add_argument("--data-dir", type=Path, help="where to look for the default instance file")
-    parser.add_argument("--ids", nargs="+", help="these instance ids, in this order")
-    parser.add_argument("--limit", type=positive_int("instances"), help="the first N instances (after --ids)")
-    parser.add_argument("--repos-dir", type=Path,
+    parser.add_argument("--ids", nargs="+", help=ids_help)
+    parser.add_argument("--limit", type=positive_int("instances"), help=limit_help)
+    parser.add_argument("--repos-dir", type=Path, required=repos_required,
                         help="local clones or bare mirrors: DIR/<owner>__<name>[.git] or DIR/<owner>/<name>[.git]")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_instance_arguments(parser)
     parser.add_argument("--clone-missing", action="store_true",
                         help="clone a repository missing from --repos-dir from GitHub into the cache (needs the network)")
     parser.add_argument("--model", help="litellm model string, or 'sim' for the simulated coder (default: $TREESEARCH_MODEL)")

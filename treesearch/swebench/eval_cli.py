@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from treesearch.sandbox.cli import add_sandbox_argument, positive_int
-from treesearch.swebench.cli import LITE_FILE
+from treesearch.sandbox.cli import add_sandbox_argument
+from treesearch.swebench.cli import LITE_FILE, add_instance_arguments
 
 
 def add_swebench_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -29,14 +29,8 @@ def add_swebench_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "resumes an existing --out.")
     parser.add_argument("--predictions", type=Path, required=True,
                         help="predictions in the official format (.jsonl, or a .json list)")
-    parser.add_argument("--instances", type=Path,
-                        help=f"SWE-bench instances, .json or .jsonl (default: {LITE_FILE} from --data-dir, "
-                             "$TREESEARCH_DATA or the user cache)")
-    parser.add_argument("--data-dir", type=Path, help="where to look for the default instance file")
-    parser.add_argument("--ids", nargs="+", help="judge only these instances' predictions")
-    parser.add_argument("--limit", type=positive_int("instances"), help="the first N predictions (after --ids)")
-    parser.add_argument("--repos-dir", type=Path, required=True,
-                        help="local clones or bare mirrors: DIR/<owner>__<name>[.git] or DIR/<owner>/<name>[.git]")
+    add_instance_arguments(parser, ids_help="judge only these instances' predictions",
+                           limit_help="the first N predictions (after --ids)", repos_required=True)
     parser.add_argument("--env-dir", type=Path,
                         help="where environments are built and cached (default: $XDG_CACHE_HOME/treesearch/swebench-envs)")
     parser.add_argument("--dataset-name", default="princeton-nlp/SWE-bench_Lite",

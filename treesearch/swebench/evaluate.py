@@ -21,7 +21,6 @@ does so is in the report and printed beside it.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from treesearch.export.files import safe_name, write_json
 from treesearch.swebench.environment import RepoEnvironment, WorkspaceError
 from treesearch.swebench.judge import VERDICTS, judge
 from treesearch.swebench.problem import RepoProblem
+from treesearch.swebench.records import read_records
 from treesearch.swebench.repos import RepoSourceError, find_repository, require_commit
 from treesearch.swebench.specs import SpecError, spec_for
 from treesearch.swebench.venvs import EnvBuildError, EnvCache
@@ -50,28 +50,9 @@ class PredictionsError(ValueError):
 def load_predictions(path: Path, known: set[str]) -> list[dict[str, Any]]:
     """The predictions of ``path``, each ``{"instance_id", "model_name_or_path", "model_patch"}``;
     :class:`PredictionsError` names the line and the field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise PredictionsError(f"{path}: cannot read the predictions file: {e.strerror or e}") from e
-    items: list[tuple[str, Any]] = []
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise PredictionsError(f"{path}: not valid JSON: {e.msg} at line {e.lineno}") from e
-        if isinstance(data, dict):  # the harness also takes {instance_id: prediction}
-            data = list(data.values())
-        if not isinstance(data, list):
-            raise PredictionsError(f"{path}: expected a list of predictions, got {type(data).__name__}")
-        items = [(f"prediction #{i}", item) for i, item in enumerate(data)]
-    else:
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append((f"line {number}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise PredictionsError(f"{path}: line {number} is not valid JSON: {e.msg}") from e
+    # a .json file is a list (or {instance_id: prediction}, which the harness also takes); any other, JSON lines
+    items = read_records(path, "predictions file", PredictionsError, lines=path.suffix != ".json",
+                         item="prediction", expected="a list of predictions", mapping=True)
     predictions, seen = [], set()
     for where, item in items:
         if not isinstance(item, dict):

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from treesearch.swebench.records import read_records
+
 REQUIRED = ("instance_id", "repo", "base_commit", "problem_statement")
 TEXT_FIELDS = ("hints_text", "patch", "test_patch", "version", "environment_setup_commit")
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -114,26 +116,8 @@ def load_instances(path: str | Path) -> list[RepoProblem]:
     """Every instance in a ``.json`` file (a list of instances) or a ``.jsonl`` file (one per line).
     Errors name the file, the line or position, and the field; a duplicate instance id is an error."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InstanceError(f"{path}: cannot read the instance file: {e.strerror or e}") from e
-    records: list[tuple[str, Any]] = []
-    if path.suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append((f"line {number}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise InstanceError(f"{path}: line {number} is not valid JSON: {e.msg}") from e
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InstanceError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
-        if not isinstance(data, list):
-            raise InstanceError(f"{path}: expected a JSON list of instances (or a .jsonl file), got {type(data).__name__}")
-        records = [(f"instance #{i}", item) for i, item in enumerate(data)]
+    records = read_records(path, "instance file", InstanceError, lines=path.suffix == ".jsonl", item="instance",
+                           expected="a JSON list of instances (or a .jsonl file)")
     problems, seen = [], set()
     for where, record in records:
         try:

@@ -279,3 +279,16 @@ def test_without_inputs_the_first_solved_program_stops_as_before(tmp_path):
                                      "        sum(operations[:i + 1]) < LIMIT for i in range(len(operations)))\n"})
     result = search(problem, model="sim", strategy="mcts", budget=12, concurrency=1, config={"confirm": 2})
     assert result.solved and result.stopped_because == "solved"
+
+
+def test_behaviours_of_several_programs_come_back_in_their_order(sandbox):
+    from types import SimpleNamespace
+
+    from treesearch.contracts import Proposal
+    from treesearch.engine.code import CodeDomain
+
+    codes = {7: WRONG_SUM, 8: RIGHT_SUM, 9: ALIKE_SUM, 10: "def total(xs):\n    raise KeyError\n"}
+    search_state = SimpleNamespace(node=lambda a: SimpleNamespace(code=codes[a]))
+    inputs = Proposal("", metadata={"inputs": [[[]], [[4, 5]]]})
+    behaviours = asyncio.run(CodeDomain(TOTAL, sandbox).behaviours(search_state, list(codes), inputs))
+    assert behaviours == [("None", "9"), ("0", "9"), ("0", "9"), ("<KeyError>", "<KeyError>")]

@@ -154,9 +154,12 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
         per_seed = [statistics.fmean(bool(r["passed_base"]) for r in rows if r["seed"] == s) for s in seeds]
         plus = [r for r in rows if r["passed_plus"] is not None]
         failures: dict[str, int] = {}
+        replies: dict[str, int] = {}
         for r in rows:
             for kind, count in (r.get("parse_failures") or {}).items():
                 failures[kind] = failures.get(kind, 0) + count
+            for kind, count in (r.get("replies") or {}).items():
+                replies[kind] = replies.get(kind, 0) + count
         rows_out.append({
             "strategy": strategy if strategy == "single" or not tag else f"{strategy}-{tag}", "budget": budget,
             "n": len(finished),
@@ -166,9 +169,15 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
             "calls": statistics.fmean(r["llm_calls"] for r in rows),
             "tokens": statistics.fmean(r["tokens"] for r in rows),
             "wall_s": statistics.fmean(r["wall_s"] for r in rows),
-            "parse_failures": failures,
+            "parse_failures": failures, "replies": replies,
         })
+    rates = {}
+    for row in rows_out:
+        for kind, count in row["replies"].items():
+            failed, read = rates.get(kind, (0, 0))
+            rates[kind] = (failed + row["parse_failures"].get(kind, 0), read + count)
     return {"model": model, "seeds": list(seeds), "problems_finished": len(finished), "problems": len(ids),
+            "parse_failure_rates": {k: {"unusable": f, "replies": n, "rate": f / n} for k, (f, n) in sorted(rates.items())},
             "published_humaneval_pass@1": PUBLISHED_HUMANEVAL.get(model), "rows": rows_out,
             "machine": {"cpu": cpu_model(), "cores": cores()}, "simulated": model == "sim"}
 
@@ -183,9 +192,13 @@ def print_table(summary: dict[str, Any]) -> None:
     print(header)
     for row in summary["rows"]:
         plus = f"{row['pass@1_plus']:.1%}" if row["pass@1_plus"] is not None else "-"
-        failures = ", ".join(f"{k} {v}" for k, v in sorted(row["parse_failures"].items())) or "none"
+        failures = ", ".join(f"{k} {v}" + (f"/{row['replies'][k]}" if row.get("replies", {}).get(k) else "")
+                             for k, v in sorted(row["parse_failures"].items())) or "none"
         print(f"{row['strategy']:<11}{row['budget']:>7}{row['n']:>5}{row['pass@1']:>9.1%}{row['std']:>7.3f}{plus:>8}"
               f"{row['calls']:>7.1f}{row['tokens']:>8.0f}{row['wall_s']:>8.1f}  {failures}")
+    if summary.get("parse_failure_rates"):
+        print("unusable replies per call kind, all rows: " + ", ".join(
+            f"{kind} {r['unusable']}/{r['replies']} ({r['rate']:.1%})" for kind, r in summary["parse_failure_rates"].items()))
 
 
 def write_plot(summary: dict[str, Any], path: Path) -> None:

@@ -46,7 +46,8 @@ class LLMPolicy:
     adds "action"; "other" for prompts asked through :meth:`_ask` by other components). Each unusable
     reply counts once, the first and the one asked again alike: a sample whose retry helped counts 1,
     one that stayed unusable counts 2. It only grows; read it before and after a call for that call's
-    share. When no thought can be read even after the retry, ``propose`` returns ``[]`` for "thought"
+    share. ``replies`` counts every reply read, by the same kinds (retries included): the rate of
+    unusable replies of a kind is ``parse_failures[kind] / replies[kind]``. When no thought can be read even after the retry, ``propose`` returns ``[]`` for "thought"
     (no thought is made up: the engine writes code from the problem itself).
     """
 
@@ -61,6 +62,7 @@ class LLMPolicy:
         self.greedy_first = greedy_first
         self.prompts = prompts
         self.parse_failures: collections.Counter[str] = collections.Counter()
+        self.replies: collections.Counter[str] = collections.Counter()
 
     async def propose(self, ctx: ExpansionContext, kind: ProposalKind, n: int) -> list[Proposal]:
         if kind == "thought":
@@ -92,9 +94,11 @@ class LLMPolicy:
         params = {"temperature": temperature, "max_tokens": MAX_TOKENS.get(kind, MAX_TOKENS["other"])}
         completions = await self.client.complete(messages, n=n, **params)
         out = []
+        self.replies[kind] += len(completions)
         for completion in completions:
             parsed: Parsed = parse(completion.text)
             if not parsed.ok and retry:
+                self.replies[kind] += 1
                 self.parse_failures[kind] += 1
                 again = [*messages, {"role": "assistant", "content": completion.text},
                          {"role": "user", "content": f"That reply could not be used: {parsed.error}. Please answer again in the requested format."}]

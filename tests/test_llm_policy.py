@@ -104,7 +104,7 @@ def test_an_unusable_reply_is_asked_again_with_its_error_and_a_temperature_that_
     assert retry["messages"][:-2] == first["messages"]
     assert retry["messages"][-2] == {"role": "assistant", "content": REFUSAL}
     assert "could not be used: the reply holds no strategies" in retry["messages"][-1]["content"]
-    assert policy.parse_failures == {"thought": 1}
+    assert policy.parse_failures == {"thought": 1} and policy.replies == {"thought": 2}  # 1 of 2 unusable
 
 
 def test_greedy_first_writes_the_first_program_at_temperature_0_and_samples_after_it(server):

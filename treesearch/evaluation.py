@@ -163,7 +163,8 @@ async def search_and_judge(item: tuple[CodeProblem, int], settings: EvalSettings
         "llm_calls": stats["llm_calls"], "tokens": stats["prompt_tokens"] + stats["completion_tokens"],
         "cost_usd": stats["cost_usd"], "executions": stats["executions"], "wall_s": stats["wall_s"],
         "rethinks_tried": stats["rethinks_tried"], "rethinks_helped": stats["rethinks_helped"],
-        "parse_failures": stats["parse_failures"], "stopped_because": result.stopped_because, "model": result.model, "strategy": result.strategy,
+        "parse_failures": stats["parse_failures"], "replies": stats.get("replies", {}),
+        "stopped_because": result.stopped_because, "model": result.model, "strategy": result.strategy,
         "budget": settings.budget,
     }
 

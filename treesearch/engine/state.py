@@ -204,6 +204,11 @@ class SearchState:
         ``parse_failures`` mapping)."""
         return dict(getattr(self.policy, "parse_failures", None) or {})
 
+    def replies(self) -> dict[str, int]:
+        """Replies the policy read, per proposal kind (a policy that counts them keeps a ``replies``
+        mapping): what :meth:`parse_failures` are a share of."""
+        return dict(getattr(self.policy, "replies", None) or {})
+
     def add_thoughts(self, parent: int, proposals: list[Proposal]) -> list[int]:
         """Thoughts below ``parent``. Those that attempts are made from (the last thought level) take
         several expansions at once when the domain can keep their attempts side by side
@@ -390,6 +395,7 @@ class SearchState:
             **self.domain.stats(self),
             "rethinks_tried": self.stats.rethinks_tried, "rethinks_helped": self.stats.rethinks_helped,
             "expansion_errors": self.stats.expansion_errors, "parse_failures": self.parse_failures(),
+            "replies": self.replies(),
             "nodes": len(self.tree.nodes()),
             "wall_s": round(wall_s, 3),
         }

@@ -323,11 +323,13 @@ def test_slots_selection_cannot_fill_take_fresh_samples():
     assert first["fresh"] == 4 and first["leaves"] == []  # not one busy slot and three idle
 
 
-def test_root_widening_needs_programs_at_the_root():
-    with pytest.raises(ValueError, match="thought_depth 0"):
-        SearchConfig(root_widening=0.5)
+def test_root_widening_applies_to_programs_at_the_root_only():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         SearchConfig(thought_depth=0, root_widening=1.5)
+    policy = ScriptedPolicy(thought=[thoughts(0.5, 0.5)], code=[guess(0, "a"), guess(0, "b")], debug=[guess(0, "c")])
+    state = state_for(policy, thought_depth=1, root_widening=1.0, rethink=False)
+    asyncio.run(run_mcts(state, Calls(4, state)))
+    assert [k for k, _ in policy.calls] == ["thought", "code", "code", "debug"]  # one root expansion
 
 
 def test_a_repair_that_gives_its_program_back_ends_that_branch():

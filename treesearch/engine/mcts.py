@@ -144,7 +144,7 @@ class Search:
         ``anyway``, as long as room is left)."""
         state, tree = self.state, self.state.tree
         alpha = state.config.root_widening
-        if alpha <= 0 or slots <= 0:
+        if alpha <= 0 or slots <= 0 or state.config.thought_depth > 0:
             return 0
         per_expansion = state.config.code_samples
         programs = len(tree.children(ROOT)) + per_expansion * sum(1 for leaf in self.tasks.values() if leaf == ROOT)

@@ -52,6 +52,7 @@ class SearchConfig:
     # it has fewer than ceil(N^root_widening) of them, N = expansions started (progressive widening;
     # 0: the root is expanded once, 1: every expansion a fresh sample); a slot that selection cannot
     # fill takes a fresh sample too. Repairs of the failing programs compete through selection.
+    # With thoughts (thought_depth >= 1) the root is expanded once and this does not apply.
     root_widening: float = 0.0
     max_debug_depth: int = 4  # repairs in a row below an attempt before it is terminal
     max_steps: int = 12  # actions per attempt (repository)
@@ -86,8 +87,6 @@ class SearchConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.root_widening <= 1.0:
             raise ValueError(f"root_widening must be in [0, 1], got {self.root_widening}")
-        if self.root_widening > 0 and self.thought_depth > 0:
-            raise ValueError("root_widening needs thought_depth 0 (the root's children are then programs)")
 
     @classmethod
     def for_repository(cls, strategy: str = "mcts", **fields: Any) -> SearchConfig:

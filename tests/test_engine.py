@@ -13,6 +13,7 @@ import pytest
 from treesearch.budget import BudgetExhausted
 from treesearch.contracts import Evaluation, ExpansionContext, Proposal, ProposalError, StopReason
 from treesearch.engine.mcts import expand_leaf, run_mcts
+from treesearch.engine.nodes import ThoughtNode
 from treesearch.engine.state import SearchConfig, SearchState
 from treesearch.tree import ROOT
 
@@ -329,7 +330,8 @@ def test_root_widening_applies_to_programs_at_the_root_only():
     policy = ScriptedPolicy(thought=[thoughts(0.5, 0.5)], code=[guess(0, "a"), guess(0, "b")], debug=[guess(0, "c")])
     state = state_for(policy, thought_depth=1, root_widening=1.0, rethink=False)
     asyncio.run(run_mcts(state, Calls(4, state)))
-    assert [k for k, _ in policy.calls] == ["thought", "code", "code", "debug"]  # one root expansion
+    assert [k for k, _ in policy.calls] == ["thought", "code", "debug", "code"]  # one root expansion
+    assert all(isinstance(state.node(c), ThoughtNode) for c in state.tree.children(ROOT))
 
 
 def test_a_repair_that_gives_its_program_back_ends_that_branch():

@@ -109,7 +109,7 @@ class GuessDomain:
         guess = search.node(node)
         guess.feedback = Feedback(int(proposal.content[1:].partition("-")[0]))
         await search.value(guess, node)
-        search.finish(node)
+        search.finish(node, terminal=search.repeats(node))  # as the code domain does
         return node
 
     async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:

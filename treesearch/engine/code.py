@@ -106,7 +106,9 @@ class CodeDomain:
                                                        trace_first_failure=search.config.rethink_trace,
                                                        prelude=view.prelude))
         await search.value(node, program)
-        search.finish(program)
+        # A program the tree already has (a repair that gave its program back) is not repaired again:
+        # the same prompt would get the same answer.
+        search.finish(program, terminal=search.repeats(program))
 
     async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:
         """``code_samples`` programs below a thought (or the root, when no thought could be had), or

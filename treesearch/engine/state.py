@@ -132,7 +132,7 @@ class SearchState:
         self.failures_in_a_row = 0
         self.inputs: Proposal | None | bool = None  # the policy's inputs once asked (False: none to be had)
         self._behaviour: dict[int, tuple] = {}
-        self._solutions: dict[str, int] = {}  # each finished attempt's solution: the first attempt with it
+        self._solutions: dict[str, int] = {}  # each solution :meth:`repeats` was asked about: its first attempt
         self.root_room = 0  # programs the root keeps room for (set by MCTS with root_widening)
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(domain.problem_id))
         self.tree.events = self.events.events
@@ -257,17 +257,20 @@ class SearchState:
                               attempt.metadata)
         attempt.evaluation = await outside(self.value_model.evaluate(self.view, candidate, attempt.feedback))
 
-    def finish(self, end: int) -> None:
+    def finish(self, end: int, terminal: bool = False) -> None:
         """A valued attempt is in the tree at ``end``: terminal once solved, with ``max_debug_depth``
-        repairs above it, or when it repeats an attempt already in the tree (a repair that gave the
-        program back unchanged: repairing it again would ask the same); logged."""
+        repairs above it, or when the domain says so (``terminal``); logged."""
         node = self.node(end)
-        first = self._solutions.setdefault(node.solution, end)
-        if self.solved_by(end) or len(self.attempts_above(end)) >= self.config.max_debug_depth or first != end:
+        if terminal or self.solved_by(end) or len(self.attempts_above(end)) >= self.config.max_debug_depth:
             self.tree.mark_terminal(end)
         self.events.emit("evaluate", node=end, value=node.evaluation.value, passed=node.feedback.passed,
                          total=node.feedback.total, status=node.feedback.status,
                          components=node.evaluation.components)
+
+    def repeats(self, end: int) -> bool:
+        """Whether an attempt checked before ``end`` has the same solution (each attempt asked once,
+        when it is checked)."""
+        return self._solutions.setdefault(self.node(end).solution, end) != end
 
     def supersede(self, old_head: int, new_head: int, thought: int) -> None:
         """Rethink replaced the attempt starting at ``old_head`` (with its subtree) by ``new_head``,

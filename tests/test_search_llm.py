@@ -100,3 +100,15 @@ def test_budget_ends_the_search_with_the_best_so_far(server, tmp_path, monkeypat
     assert result.stopped_because == "budget: max_calls"
     assert result.stats["llm_calls"] == 4 == server.request_count
     assert result.best is not None and result.best.value == pytest.approx(0.5)  # one of two visible tests
+
+
+@pytest.mark.parametrize("must_improve, calls", [(False, 4), (True, 2)])
+def test_a_repair_that_does_not_improve_ends_its_line_when_repairs_must_improve(server, monkeypatch, must_improve, calls):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    programs = itertools.count()
+    server.reply = lambda request: WRONG.replace("return", f"_ = {next(programs)}\n    return")  # all as wrong
+    result = search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, budget=4, concurrency=1, cache=None,
+                    config={"thought_depth": 0, "rethink": False, "repairs_must_improve": must_improve})
+    assert server.request_count == calls == result.stats["llm_calls"]
+    kinds = ["Explain briefly what is wrong" in r.body["messages"][-1]["content"] for r in server.requests]
+    assert kinds == [False] + [True] * (calls - 1)  # a program, then its repairs

@@ -108,7 +108,15 @@ class CodeDomain:
         await search.value(node, program)
         # A program the tree already has (a repair that gave its program back) is not repaired again:
         # the same prompt would get the same answer.
-        search.finish(program, terminal=search.repeats(program))
+        search.finish(program, terminal=search.repeats(program) or self.stale(search, program))
+
+    @staticmethod
+    def stale(search: SearchState, program: int) -> bool:
+        """With ``repairs_must_improve``: ``program`` is a repair valued no higher than its program."""
+        node, parent = search.node(program), search.tree.parent(program)
+        if not search.config.repairs_must_improve or node.kind != "debug" or not search.is_attempt(parent):
+            return False
+        return node.value <= search.node(parent).value
 
     async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:
         """``code_samples`` programs below a thought (or the root, when no thought could be had), or

@@ -55,6 +55,9 @@ class SearchConfig:
     # With thoughts (thought_depth >= 1) the root is expanded once and this does not apply.
     root_widening: float = 0.0
     max_debug_depth: int = 4  # repairs in a row below an attempt before it is terminal
+    # A repair valued no higher than the program it repairs ends that line of repairs (code): a weak
+    # model that could not improve a program once tends not to on the next try either.
+    repairs_must_improve: bool = False
     max_steps: int = 12  # actions per attempt (repository)
     concurrency: int = 4  # expansions in flight (K)
     selection: SelectionConfig = field(default_factory=SelectionConfig)

@@ -130,8 +130,10 @@ def parameter_space() -> dict[str, IntRange | FloatRange | Choice]:
         "strategy": Choice(tuple(STRATEGIES)),
         "width": IntRange(1, 8),
         "code_samples": IntRange(1, 4),
-        "thought_depth": IntRange(1, 3),
+        "thought_depth": IntRange(0, 3),
+        "root_widening": Choice((0.0, 0.5, 0.75, 1.0)),
         "max_debug_depth": IntRange(0, 6),
+        "repairs_must_improve": Choice((False, True)),
         "rethink": Choice((True, False)),
         "rethink_cap": IntRange(0, 4),
         "rethink_trace": Choice((False, True)),
@@ -280,12 +282,15 @@ def _param_lines(payload: dict[str, Any]) -> list[str]:
 
 
 def describe_params(params: dict[str, Any]) -> str:
-    """One line: ``mcts w3 cs1 td1 dbg4 rethink<=2 pucb(c=default, base=10, max) hybrid``."""
+    """One line: ``mcts w3 cs1 td1 dbg4 rethink<=2 pucb(c=default, base=10, max) hybrid`` (with
+    ``td0`` the root's widening, ``td0/pw0.5``; ``dbg4+`` when repairs must improve)."""
     rethink = f"rethink<={params['rethink_cap']}" + ("+trace" if params["rethink_trace"] else "") \
         if params["rethink"] else "no-rethink"
     c = "default" if params["selection.c"] is None else f"{params['selection.c']:g}"
-    return (f"{params['strategy']} w{params['width']} cs{params['code_samples']} td{params['thought_depth']} "
-            f"dbg{params['max_debug_depth']} {rethink} beam{params['beam_width']} "
+    widening = f"/pw{params['root_widening']:g}" if params["thought_depth"] == 0 else ""
+    improve = "+" if params["repairs_must_improve"] else ""
+    return (f"{params['strategy']} w{params['width']} cs{params['code_samples']} td{params['thought_depth']}{widening} "
+            f"dbg{params['max_debug_depth']}{improve} {rethink} beam{params['beam_width']} "
             f"{params['selection.rule']}(c={c}, base={params['selection.c_base']:g}, {params['selection.q_mode']}) "
             f"{params['value']}")
 

@@ -10,7 +10,9 @@ tokens and wall time per problem, and the replies no parser could use per call k
 Subsets, drawn once by this rule and listed below: HumanEval ids and MBPP (sanitized) ids, each sorted
 by number and shuffled with ``random.Random(2026)``; **dev** = the first 12 of each (for choosing
 settings), **report** = HumanEval's next 60 and MBPP's next 40, alternating HumanEval and MBPP while
-both last (the figures to report; never used to choose settings). ``--calibrate``: ``single`` on all
+both last (the figures to report; never used to choose settings); **dev-wide** = dev and, alternating,
+HumanEval's next 36 and MBPP's next 36 after the report's (96 problems, for choices that 24 cannot
+separate). ``--calibrate``: ``single`` on all
 164 HumanEval problems, to set beside the published pass@1 of the model (the report's first, then
 the others in a seeded order, so that a run cut short is a random sample).
 
@@ -64,14 +66,25 @@ REPORT = ['HumanEval/94', 'Mbpp/412', 'HumanEval/104', 'Mbpp/248', 'HumanEval/7'
           'HumanEval/84', 'HumanEval/38', 'HumanEval/56', 'HumanEval/41', 'HumanEval/9', 'HumanEval/156',
           'HumanEval/148', 'HumanEval/34', 'HumanEval/37', 'HumanEval/144', 'HumanEval/55', 'HumanEval/103',
           'HumanEval/157', 'HumanEval/105', 'HumanEval/109', 'HumanEval/120']
+DEV_WIDE = DEV + ['HumanEval/111', 'Mbpp/417', 'HumanEval/71', 'Mbpp/397', 'HumanEval/32', 'Mbpp/606',
+            'HumanEval/69', 'Mbpp/564', 'HumanEval/124', 'Mbpp/223', 'HumanEval/58', 'Mbpp/625', 'HumanEval/15',
+            'Mbpp/565', 'HumanEval/29', 'Mbpp/749', 'HumanEval/95', 'Mbpp/557', 'HumanEval/126', 'Mbpp/12',
+            'HumanEval/60', 'Mbpp/166', 'HumanEval/106', 'Mbpp/82', 'HumanEval/79', 'Mbpp/311', 'HumanEval/13',
+            'Mbpp/426', 'HumanEval/85', 'Mbpp/745', 'HumanEval/93', 'Mbpp/249', 'HumanEval/6', 'Mbpp/137',
+            'HumanEval/16', 'Mbpp/139', 'HumanEval/154', 'Mbpp/253', 'HumanEval/121', 'Mbpp/753', 'HumanEval/119',
+            'Mbpp/88', 'HumanEval/66', 'Mbpp/472', 'HumanEval/65', 'Mbpp/59', 'HumanEval/149', 'Mbpp/301',
+            'HumanEval/72', 'Mbpp/590', 'HumanEval/139', 'Mbpp/287', 'HumanEval/33', 'Mbpp/441', 'HumanEval/67',
+            'Mbpp/257', 'HumanEval/50', 'Mbpp/726', 'HumanEval/62', 'Mbpp/737', 'HumanEval/76', 'Mbpp/404',
+            'HumanEval/134', 'Mbpp/623', 'HumanEval/102', 'Mbpp/125', 'HumanEval/137', 'Mbpp/627', 'HumanEval/113',
+            'Mbpp/233', 'HumanEval/14', 'Mbpp/69']
 # The Qwen2.5-Coder technical report (arXiv 2409.12186), instruct models, HumanEval pass@1 (greedy).
 PUBLISHED_HUMANEVAL = {"local/qwen2.5-coder-0.5b": 0.616, "local/qwen2.5-coder-1.5b": 0.707}
 STRATEGIES = ("single", "best_of_n", "self_debug", "beam", "mcts", "s_star")
 BUDGETS = (4, 8, 16)
 
 
-def draw_subsets(humaneval: list[str], mbpp: list[str]) -> tuple[list[str], list[str]]:
-    """(dev, report) by the rule in the module docstring, from every id of each dataset."""
+def draw_subsets(humaneval: list[str], mbpp: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(dev, report, dev-wide) by the rule in the module docstring, from every id of each dataset."""
     def shuffled(ids: list[str]) -> list[str]:
         ids = sorted(ids, key=lambda i: int(i.split("/")[1]))
         rng.shuffle(ids)
@@ -79,11 +92,15 @@ def draw_subsets(humaneval: list[str], mbpp: list[str]) -> tuple[list[str], list
 
     rng = random.Random(SEED)
     he, mb = shuffled(humaneval), shuffled(mbpp)
-    report: list[str] = []
-    rest_he, rest_mb = he[12:72], mb[12:52]
-    for i in range(max(len(rest_he), len(rest_mb))):
-        report += rest_he[i:i + 1] + rest_mb[i:i + 1]
-    return he[:12] + mb[:12], report
+    dev = he[:12] + mb[:12]
+    return dev, _alternating(he[12:72], mb[12:52]), dev + _alternating(he[72:108], mb[52:88])
+
+
+def _alternating(first: list[str], second: list[str]) -> list[str]:
+    out: list[str] = []
+    for i in range(max(len(first), len(second))):
+        out += first[i:i + 1] + second[i:i + 1]
+    return out
 
 
 def configurations(strategies: list[str], budgets: list[int]) -> list[tuple[str, int]]:
@@ -107,7 +124,7 @@ def load_problems(ids: list[str], data_dir: str | None) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    ids = REPORT if args.subset == "report" else DEV
+    ids = {"report": REPORT, "dev": DEV, "dev-wide": DEV_WIDE}[args.subset]
     if args.calibrate:  # the report's HumanEval problems first: a run cut short is still a random sample
         rest = [f"HumanEval/{i}" for i in range(164)]
         first = [i for i in REPORT if i.startswith("HumanEval/")]
@@ -244,7 +261,7 @@ def _progress(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="local/qwen2.5-coder-0.5b")
-    parser.add_argument("--subset", choices=["dev", "report"], default="report")
+    parser.add_argument("--subset", choices=["dev", "dev-wide", "report"], default="report")
     parser.add_argument("--calibrate", action="store_true", help="single on all 164 HumanEval problems")
     parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
     parser.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))

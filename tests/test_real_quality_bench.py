@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.real_quality_bench import DEV, REPORT, configurations, draw_subsets
+from bench.real_quality_bench import DEV, DEV_WIDE, REPORT, configurations, draw_subsets
 from tests.data_marks import needs_data
 from treesearch.evaluation import load_dataset
 
@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_listed_subsets_are_the_ones_the_rule_draws():
     humaneval = [p.id for p in load_dataset("humaneval")]
     mbpp = [p.id for p in load_dataset("mbpp")]
-    assert draw_subsets(humaneval, mbpp) == (DEV, REPORT)
+    assert draw_subsets(humaneval, mbpp) == (DEV, REPORT, DEV_WIDE)
     assert not set(DEV) & set(REPORT) and len(set(REPORT)) == len(REPORT) == 100
+    assert not set(DEV_WIDE) & set(REPORT) and len(set(DEV_WIDE)) == len(DEV_WIDE) == 96
     assert sum(i.startswith("HumanEval/") for i in REPORT[:40]) == 20  # the 1.5B model's first 40: half each
 
 

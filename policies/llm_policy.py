@@ -60,6 +60,7 @@ class LLMPolicy:
         # greedy sample would be; the samples after it explore. A small model's greedy program is
         # right more often than a sampled one.
         self.greedy_first = greedy_first
+        self._greedy_pending = greedy_first  # until the first program has been asked for
         self.prompts = prompts
         self.parse_failures: collections.Counter[str] = collections.Counter()
         self.replies: collections.Counter[str] = collections.Counter()
@@ -145,8 +146,8 @@ class LLMPolicy:
             return extract_code(text, entry)
 
         replies = []
-        if kind == "code" and self.greedy_first:
-            self.greedy_first = False
+        if kind == "code" and self._greedy_pending:
+            self._greedy_pending = False
             replies = await self._ask(messages, 1, parse, kind, temperature=0.0)
             n -= 1
         if n > 0:

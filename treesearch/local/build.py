@@ -39,7 +39,18 @@ CMAKE_FLAGS = (
     "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_APP=OFF", "-DLLAMA_BUILD_UI=OFF",
     "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_IS_DEV=OFF", "-DGGML_CCACHE=OFF",
 )
+# ggml's AMX matmul crashes on the first decode on some Sapphire-Rapids-class machines (ggml-org/llama.cpp
+# issue 20824: worker threads run tile instructions without the kernel's XTILEDATA permission), and the
+# native build turns it on wherever the CPU lists AMX: compiled out, those machines use AVX-512 instead.
+X86_CMAKE_FLAGS = ("-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+                   "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
 _PERCENT = re.compile(r"^\[\s*(\d+)%\]")
+
+
+def cmake_flags(machine: str | None = None) -> list[str]:
+    """The configure flags for ``machine`` (this one by default)."""
+    machine = machine or platform.machine()
+    return [*CMAKE_FLAGS, *(X86_CMAKE_FLAGS if machine in ("x86_64", "AMD64") else ())]
 
 
 def build_dir() -> Path:
@@ -47,10 +58,16 @@ def build_dir() -> Path:
 
 
 def server_binary() -> Path | None:
-    """The built ``llama-server``, or None if it has not been built here."""
+    """The built ``llama-server``, or None if it has not been built here (or was built with other flags)."""
     binary = build_dir() / "bin" / "llama-server"
     stamp = build_dir() / "build.json"
-    return binary if binary.is_file() and os.access(binary, os.X_OK) and stamp.is_file() else None
+    if not (binary.is_file() and os.access(binary, os.X_OK) and stamp.is_file()):
+        return None
+    try:
+        built_with = orjson.loads(stamp.read_bytes()).get("cmake_flags")
+    except orjson.JSONDecodeError:
+        return None
+    return binary if built_with == cmake_flags() else None
 
 
 def missing_build_message() -> str:
@@ -86,7 +103,7 @@ def build_server() -> Path:
         source = _unpack(_download_sdist(work), work / "src")
         build = work / "build"
         jobs = str(os.cpu_count() or 2)
-        _run([cmake, "-S", str(source), "-B", str(build), *CMAKE_FLAGS], "configure", work / "configure.log")
+        _run([cmake, "-S", str(source), "-B", str(build), *cmake_flags()], "configure", work / "configure.log")
         _run([cmake, "--build", str(build), "--target", "llama-server", "-j", jobs], "compile", work / "build.log")
         built = build / "bin" / "llama-server"
         if not built.is_file():
@@ -97,7 +114,7 @@ def build_server() -> Path:
         shutil.copy2(built, staging / "bin" / "llama-server")
         (staging / "build.json").write_bytes(orjson.dumps({
             "package": LLAMA_CPP_PYTHON, "version": LLAMA_CPP_PYTHON_VERSION, "sdist_sha256": SDIST_SHA256,
-            "cmake_flags": list(CMAKE_FLAGS), "machine": platform.machine(), "compiler": compiler,
+            "cmake_flags": cmake_flags(), "machine": platform.machine(), "compiler": compiler,
         }, option=orjson.OPT_INDENT_2))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)

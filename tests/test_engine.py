@@ -334,6 +334,33 @@ def test_root_widening_applies_to_programs_at_the_root_only():
     assert all(isinstance(state.node(c), ThoughtNode) for c in state.tree.children(ROOT))
 
 
+def test_plain_first_writes_a_program_from_the_problem_beside_the_thoughts():
+    policy = ScriptedPolicy(code=[guess(1, "plain"), guess(0, "t")], thought=[thoughts(0.7, 0.3)],
+                            debug=[guess(2, "fixed")])
+    state = state_for(policy, plain_first=True, rethink=False)
+    stop = asyncio.run(run_mcts(state, NoBudget()))
+    assert [k for k, _ in policy.calls][:3] == ["code", "thought", "code"]
+    plain, *rest = state.tree.children(ROOT)
+    assert state.thought_path(plain) == [] and state.node(plain).solution == "p1-plain"
+    assert [type(state.node(c)) for c in rest] == [ThoughtNode, ThoughtNode]
+    # the plain program (1 of 2) is worth more than the first thought's (0 of 2): its repair is selected
+    assert state.node(state.tree.children(plain)[0]).solution == "p2-fixed" and str(stop) == "solved"
+
+
+def test_plain_first_stops_at_a_plain_program_that_solves_it():
+    policy = ScriptedPolicy(code=[guess(2, "plain")], thought=[thoughts(0.5, 0.5)])
+    state = state_for(policy, plain_first=True, confirm=1)
+    assert str(asyncio.run(run_mcts(state, NoBudget()))) == "solved"
+    assert [k for k, _ in policy.calls] == ["code"]  # no thought was asked for
+
+
+def test_without_plain_first_the_root_has_only_thoughts():
+    policy = ScriptedPolicy(code=[guess(0, "t")], thought=[thoughts(0.5, 0.5)])
+    state = state_for(policy, rethink=False)
+    asyncio.run(run_mcts(state, Calls(2, state)))
+    assert all(isinstance(state.node(c), ThoughtNode) for c in state.tree.children(ROOT))
+
+
 def test_a_repair_that_gives_its_program_back_ends_that_branch():
     policy = ScriptedPolicy(code=[guess(1, "a"), guess(1, "b")], debug=[guess(1, "a"), guess(2)])
     state = state_for(policy, thought_depth=0, root_widening=0.5, rethink=False)

@@ -233,3 +233,20 @@ def test_a_policy_of_your_own_searches_with_the_default_value_and_no_model(sandb
 def test_search_takes_only_the_tree_strategies(sandbox):
     with pytest.raises(ValueError, match="unknown strategy 'evolve'"):
         search(example("two_sum"), model="sim", strategy="evolve", sandbox=sandbox)
+
+
+def test_plain_first_puts_a_program_and_the_thoughts_below_the_root(sandbox):
+    from treesearch.tree import ROOT
+
+    for seed in range(20):
+        result = search(example("merge_intervals"), model="sim", budget=8, seed=seed, sandbox=sandbox,
+                        concurrency=2, config={"plain_first": True, "width": 3})
+        below_root = [result.tree.payload[c] for c in result.tree.children(ROOT)]
+        if not first_program_failed(result):
+            assert len(below_root) == 1  # a first program that solved it ended the search
+            continue
+        assert not isinstance(below_root[0], ThoughtNode)  # the program from the problem comes first
+        assert [isinstance(p, ThoughtNode) for p in below_root[1:]] == [True] * 3
+        break
+    else:
+        pytest.fail("no seed in 0..19 where the first program failed")

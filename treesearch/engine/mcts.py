@@ -10,7 +10,8 @@ any K:
    several expansions writing its programs at once, so the K slots spread over the tree.
 2. **Expand** each leaf as a task (:func:`expand_leaf`): the root (and thoughts above
    ``thought_depth``) get ``width`` thoughts, and the one with the highest prior is rolled out at
-   once; below a thought the domain makes fresh attempts, below a failed attempt a repair. Model
+   once (with ``plain_first``, after a program written straight from the problem); below a thought
+   the domain makes fresh attempts, below a failed attempt a repair. Model
    calls and sandbox runs are waited for outside the turn, concurrently. Execution first
    (``thought_depth`` 0): the root's children are programs, and with ``root_widening`` the root
    keeps taking fresh ones (progressive widening, :meth:`Search.fresh_samples`) while selection
@@ -60,12 +61,26 @@ async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
     """Grow ``leaf`` by one step and value what it produced; None when the policy proposed nothing."""
     payload = state.node(leaf)
     if isinstance(payload, (RootNode, ThoughtNode)) and len(state.thought_path(leaf)) < state.config.thought_depth:
+        plain = None
+        if leaf == ROOT and state.config.plain_first and not state.tree.children(ROOT):
+            plain = await attempt(state, ROOT)
+            if plain is not None and plain.solved:
+                return plain
         async with state.rollout(leaf) as thought:
             if thought is not None:
-                return await attempt(state, thought)
+                return _joined(plain, await attempt(state, thought))
+        if plain is not None:
+            return plain
         # No thought could be had (a reply no parser could read): attempt straight from the problem
         # rather than give the leaf up for one bad reply.
     return await attempt(state, leaf)
+
+
+def _joined(first: Expansion | None, second: Expansion | None) -> Expansion | None:
+    """Both expansions' nodes, backed up together."""
+    if first is None or second is None:
+        return first or second
+    return Expansion(first.nodes + second.nodes, first.values + second.values, second.solved)
 
 
 async def attempt(state: SearchState, start: int) -> Expansion | None:
@@ -102,6 +117,8 @@ class Search:
         if state.config.root_widening > 0:  # each fresh program costs a call at least
             calls = getattr(budget, "max_calls", None) or state.config.max_iterations
             state.root_room = min(calls, MAX_ROOT_PROGRAMS) * state.config.code_samples
+        elif state.config.plain_first and state.config.thought_depth > 0:  # the thoughts come after it
+            state.root_room = state.config.code_samples + state.config.width
 
     async def run(self) -> StopReason:
         await self.turns.wait(self.turns.take())

@@ -54,6 +54,10 @@ class SearchConfig:
     # fill takes a fresh sample too. Repairs of the failing programs compete through selection.
     # With thoughts (thought_depth >= 1) the root is expanded once and this does not apply.
     root_widening: float = 0.0
+    # With thoughts, the root's first expansion writes a program straight from the problem before its
+    # thoughts (with greedy_first, the model's own greedy answer): a search that starts where a single
+    # sample would, and weighs repairing that program against the thoughts' programs (code).
+    plain_first: bool = False
     max_debug_depth: int = 4  # repairs in a row below an attempt before it is terminal
     # A repair valued no higher than the program it repairs ends that line of repairs (code): a weak
     # model that could not improve a program once tends not to on the next try either.
@@ -136,7 +140,7 @@ class SearchState:
         self.inputs: Proposal | None | bool = None  # the policy's inputs once asked (False: none to be had)
         self._behaviour: dict[int, tuple] = {}
         self._solutions: dict[str, int] = {}  # each solution :meth:`repeats` was asked about: its first attempt
-        self.root_room = 0  # programs the root keeps room for (set by MCTS with root_widening)
+        self.root_room = 0  # children the root keeps room for below its programs (set by MCTS: root_widening, plain_first)
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(domain.problem_id))
         self.tree.events = self.events.events
 

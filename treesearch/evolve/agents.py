@@ -134,6 +134,7 @@ def parameter_space() -> dict[str, IntRange | FloatRange | Choice]:
         "root_widening": Choice((0.0, 0.5, 0.75, 1.0)),
         "max_debug_depth": IntRange(0, 6),
         "repairs_must_improve": Choice((False, True)),
+        "plain_first": Choice((False, True)),
         "rethink": Choice((True, False)),
         "rethink_cap": IntRange(0, 4),
         "rethink_trace": Choice((False, True)),

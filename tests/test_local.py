@@ -369,3 +369,22 @@ def test_demo_defaults_to_the_local_model_on_four_problems_and_sim_on_all(tmp_pa
     assert "examples/fizzbuzz" in done.stdout and "1/1 final programs pass their hidden tests" in done.stdout
     summary = orjson.loads((tmp_path / "summary.json").read_bytes())
     assert summary["budget"] == 16 and [p["problem_id"] for p in summary["problems"]] == ["examples/fizzbuzz"]
+
+
+def test_a_build_made_with_other_flags_is_not_used(tmp_path, monkeypatch):
+    import orjson
+
+    from treesearch.local.build import build_dir, cmake_flags
+
+    assert any("-mno-amx-int8" in f for f in cmake_flags("x86_64"))  # ggml's AMX matmul compiled out
+    assert not any("amx" in f for f in cmake_flags("aarch64"))  # flags an ARM compiler would reject
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (build_dir() / "bin").mkdir(parents=True)
+    binary = build_dir() / "bin" / "llama-server"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    stamp = build_dir() / "build.json"
+    stamp.write_bytes(orjson.dumps({"cmake_flags": cmake_flags()}))
+    assert server_binary() == binary
+    stamp.write_bytes(orjson.dumps({"cmake_flags": cmake_flags()[:-2]}))  # an older recipe: built again
+    assert server_binary() is None

@@ -28,11 +28,17 @@ async def rethink(state: SearchState, end: int) -> int:
             break  # nothing to rethink: it passed, or it was made without thoughts
         if failed.thought_versions != state.versions(end):
             break  # another expansion has rewritten a thought it was made from: the failure is stale
-        blamed = await state.blamed_thought(end, path)
-        if blamed in ("code", "unusable"):
-            # The plan stands (or no verdict could be read): the call still bought a look at the
-            # failure, so the attempt is repaired at once rather than left for a later selection.
-            return await _repaired(state, end)
+        # Counted in flight until its verdict is in (and its repair written): an expansion selecting
+        # it meanwhile keeps room beside its own repair for this one's (children stay contiguous).
+        state.tree.hold(end)
+        try:
+            blamed = await state.blamed_thought(end, path)
+            if blamed in ("code", "unusable"):
+                # The plan stands (or no verdict could be read): the call still bought a look at the
+                # failure, so the attempt is repaired at once rather than left for a later selection.
+                return await _repaired(state, end)
+        finally:
+            state.tree.release([end])
         if isinstance(blamed, str) or failed.thought_versions != state.versions(end):  # (or did while we asked)
             break
         thought_id, rewrite = blamed

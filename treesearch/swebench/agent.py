@@ -37,6 +37,7 @@ from treesearch.swebench.checks import RepoChecker
 from treesearch.swebench.environment import RepoEnvironment, Worktree
 from treesearch.swebench.nodes import StepNode
 from treesearch.swebench.problem import RepoProblem
+from treesearch.tree import ROOT
 
 CHANGING = ("edit", "create", "run", "reproduce")  # actions after which the patch is read again
 
@@ -152,10 +153,15 @@ class RepoDomain:
     @staticmethod
     def _add(search: SearchState, start: int, steps: list[StepNode]) -> int:
         """An attempt's steps as a chain below ``start``; returns its end. The first step below a
-        hypothesis keeps ``rethink_cap`` spare slots beside it, for rethought attempts."""
+        hypothesis keeps ``rethink_cap`` spare slots beside it, for rethought attempts, and one per other
+        expansion writing below ``start`` (a repair and a selection of one failed attempt); the first
+        below the root keeps the root's room (``plain_first``: the hypotheses come after it)."""
         versions = search.versions(start)
         rethinks = search.config.rethink_cap if search.config.rethink else 0
         reserve = rethinks if isinstance(search.node(start), ThoughtNode) else 0
+        reserve += search.other_writers(start)  # their attempts' first steps go beside this one's
+        if start == ROOT:
+            reserve = max(reserve, search.root_room - 1)
         ids, parent = [], start
         for step in steps:
             step.thought_versions = versions

@@ -134,7 +134,10 @@ class NoBudget:
 
 
 def state_for(policy: ScriptedPolicy, **config: Any) -> SearchState:
-    return SearchState(GuessDomain(), policy, PassFraction(), SearchConfig(**{"concurrency": 1, **config}))
+    """A search of the guess domain; without a program before the thoughts unless asked (these tests
+    follow the thoughts' mechanics call by call)."""
+    return SearchState(GuessDomain(), policy, PassFraction(),
+                       SearchConfig(**{"concurrency": 1, "plain_first": False, **config}))
 
 
 def thoughts(*priors: float) -> list[Proposal]:
@@ -356,9 +359,10 @@ def test_plain_first_stops_at_a_plain_program_that_solves_it():
 
 def test_without_plain_first_the_root_has_only_thoughts():
     policy = ScriptedPolicy(code=[guess(0, "t")], thought=[thoughts(0.5, 0.5)])
-    state = state_for(policy, rethink=False)
+    state = state_for(policy, plain_first=False, rethink=False)
     asyncio.run(run_mcts(state, Calls(2, state)))
     assert all(isinstance(state.node(c), ThoughtNode) for c in state.tree.children(ROOT))
+    assert SearchConfig().plain_first  # the default since the dev subset chose it
 
 
 def test_a_repair_that_gives_its_program_back_ends_that_branch():

@@ -79,7 +79,7 @@ def test_a_model_that_never_gives_readable_thoughts_still_gets_code_written_and_
 
     with LLMServer(reply=reply) as server:
         result = search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, strategy="mcts", budget=8,
-                        concurrency=1, cache=None, out=tmp_path / "run")
+                        concurrency=1, cache=None, out=tmp_path / "run", config={"plain_first": False})
     assert result.solved and result.best.value > 0.8
     assert result.stats["parse_failures"]["thought"] == 2  # the reply and its retry
     assert result.tree.parent(result.best.node_id) == 0  # written straight from the problem

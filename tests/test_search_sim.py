@@ -37,7 +37,8 @@ def test_rethink_solves_a_problem_whose_first_program_is_wrong(sandbox, tmp_path
     problem = example("merge_intervals")
     for seed in range(60):
         result = search(problem, model="sim", budget=12, seed=seed, sandbox=sandbox, concurrency=1,
-                        config={"width": 1, "max_debug_depth": 0}, out=tmp_path / str(seed))
+                        config={"width": 1, "max_debug_depth": 0, "plain_first": False},
+                        out=tmp_path / str(seed))
         if first_program_failed(result) and result.stats["rethinks_helped"] >= 1 and result.solved:
             break
     else:

@@ -144,7 +144,7 @@ def test_an_unusable_rethink_becomes_a_repair_of_the_program(tmp_path, monkeypat
 
     with LLMServer(reply=answer) as server:
         result = search(BELOW_ZERO, model="openai/local", api_base=server.url, budget=8, concurrency=1,
-                        cache=None, config={"width": 1, "confirm": 1})
+                        cache=None, config={"width": 1, "confirm": 1, "plain_first": False})
         kinds = [("rethink" if "Wrong step:" in p else "debug" if "Execution feedback" in p else "other")
                  for p in (r.body["messages"][-1]["content"] for r in server.requests)]
     assert result.solved and result.stats["llm_calls"] == 4  # thought, program, rethink, repair
@@ -263,7 +263,7 @@ def test_mcts_confirms_a_solved_program_on_the_models_inputs_before_it_stops(tmp
     with LLMServer(reply=answer) as server:
         result = search(problem, model="openai/local", api_base=server.url, strategy="mcts", budget=12,
                         concurrency=1, cache=None, out=tmp_path / "run",
-                        config={"confirm": 2, "width": 3, "rethink": False})
+                        config={"confirm": 2, "width": 3, "rethink": False, "plain_first": False})
         prompts = [r.body["messages"][-1]["content"] for r in server.requests]
     assert result.stopped_because == "solved"
     assert sum("new test inputs" in p for p in prompts) == 1  # the inputs are asked for once

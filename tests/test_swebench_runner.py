@@ -227,3 +227,39 @@ def test_search_dynamics_repairs_rethink_and_the_final_pick(repos, tmp_path):
             replacement = next(m for m in tree["nodes"] if m["id"] == node["payload"]["superseded_by"])
             assert replacement["parent"] == node["parent"]
     assert any(r.checks_passed and r.stopped_because == "solved" for r, _ in outcomes)
+
+
+@pytest.mark.parametrize("plain_first", [False, True])
+def test_concurrent_repairs_of_one_attempt_and_plain_first_keep_children_contiguous(repos, tmp_path, plain_first):
+    """Two expansions at once, no early stop: one rethinks a failed attempt whose verdict is a repair
+    while the other has selected that attempt, and both write below it (this raised TreeError: the
+    second found no room beside the first's children). With ``plain_first`` (off by default for
+    repositories), the root's first attempt starts straight from the issue and the hypotheses join it."""
+    from policies.simulated import SimParams
+    from policies.simulated_repo import SimulatedRepoCoder
+    from treesearch.budget import Budget
+    from treesearch.engine.state import SearchConfig
+    from treesearch.sandbox.command import CommandRunner
+    from treesearch.swebench.environment import RepoEnvironment
+    from treesearch.swebench.problem import RepoProblem
+    from treesearch.swebench.search import search_instance
+    from value_models.repo_value import hybrid_repo_value
+    from value_models.simulated_critic import SimulatedCritic
+
+    assert not SearchConfig.for_repository().plain_first
+    problem = RepoProblem.from_dict(build_instance(repos, CALC))
+    with CommandRunner() as runner:
+        env = RepoEnvironment(repos / "acme__calc", problem.base_commit, runner, 2).open()
+        budget = Budget(max_calls=30)
+        policy = SimulatedRepoCoder(problem.patch, seed=2, budget=budget, params=SimParams(ease_alpha=1.0, ease_beta=3.0))
+        config = SearchConfig.for_repository(concurrency=2, plain_first=plain_first, early_stop=False)
+        try:
+            result = asyncio.run(search_instance(
+                problem, env, policy, hybrid_repo_value(SimulatedCritic(seed=2, budget=budget)), budget,
+                config, tmp_path / "run", "sim", seed=2))
+        finally:
+            env.close()
+    assert result.stopped_because == "budget: max_calls" and result.stats["rethinks_tried"] >= 1
+    nodes = json.loads((tmp_path / "run" / "tree.json").read_text())["nodes"]
+    below_root = [n["payload"]["kind"] for n in nodes if n["parent"] == 0]
+    assert below_root[0] == ("action" if plain_first else "thought") and set(below_root[1:]) == {"thought"}

@@ -56,8 +56,9 @@ class SearchConfig:
     root_widening: float = 0.0
     # With thoughts, the root's first expansion writes a program straight from the problem before its
     # thoughts (with greedy_first, the model's own greedy answer): a search that starts where a single
-    # sample would, and weighs repairing that program against the thoughts' programs (code).
-    plain_first: bool = False
+    # sample would, and weighs repairing that program against the thoughts' programs (code). Chosen on
+    # the dev subset: without it MCTS lost problems the greedy program solves (README, the quality bench).
+    plain_first: bool = True
     max_debug_depth: int = 4  # repairs in a row below an attempt before it is terminal
     # A repair valued no higher than the program it repairs ends that line of repairs (code): a weak
     # model that could not improve a program once tends not to on the next try either.
@@ -102,8 +103,9 @@ class SearchConfig:
         ``strategy``'s settings over ``fields``."""
         if strategy not in REPO_STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(REPO_STRATEGIES)}")
+        # patches are not run on inputs (confirm 1); hypotheses first (plain_first was chosen on code problems)
         defaults = dict(width=2, max_debug_depth=3, concurrency=2, rethink_cap=1, discriminator_top=3,
-                        require_approval=True, max_iterations=1000, confirm=1)  # patches are not run on inputs
+                        require_approval=True, max_iterations=1000, confirm=1, plain_first=False)
         return cls(strategy=strategy, **{**defaults, **fields, **REPO_STRATEGIES[strategy]})
 
     def to_dict(self) -> dict[str, Any]:

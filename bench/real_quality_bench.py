@@ -123,15 +123,24 @@ def load_problems(ids: list[str], data_dir: str | None) -> list[Any]:
     return [pool[i] for i in ids]
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def chosen_ids(args: argparse.Namespace) -> list[str]:
+    """The problems of the subset (or the calibration's order), cut to ``--limit``."""
     ids = {"report": REPORT, "dev": DEV, "dev-wide": DEV_WIDE}[args.subset]
     if args.calibrate:  # the report's HumanEval problems first: a run cut short is still a random sample
         rest = [f"HumanEval/{i}" for i in range(164)]
         first = [i for i in REPORT if i.startswith("HumanEval/")]
         ids = first + sorted(set(rest) - set(first), key=lambda i: random.Random(f"{SEED}:{i}").random())
-    ids = ids[: args.limit] if args.limit else ids
+    return ids[: args.limit] if args.limit else ids
+
+
+def chosen_configs(args: argparse.Namespace) -> list[tuple[str, int]]:
+    return [("single", 1)] if args.calibrate else configurations(args.strategies, args.budgets)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    ids = chosen_ids(args)
     problems = load_problems(ids, args.data_dir)
-    configs = [("single", 1)] if args.calibrate else configurations(args.strategies, args.budgets)
+    configs = chosen_configs(args)
     seeds = tuple(args.seeds)
     out = args.out / args.model.replace("/", "_") / args.subset
     if args.model.startswith("local/"):
@@ -163,6 +172,14 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
     finished = set(ids)
     for rows in records.values():
         finished &= {p for p in ids if all(any(r["problem_id"] == p and r["seed"] == s for r in rows) for s in seeds)}
+    label = {c: run_name(*c, tag) for c in configs}
+    passed = {(c, r["problem_id"], r["seed"]): bool(r["passed_base"]) for c, rows in records.items() for r in rows}
+    disagreements = []
+    for s in seeds:
+        for p in (p for p in ids if p in finished):
+            outcomes = {label[c]: passed[c, p, s] for c in configs if (c, p, s) in passed}
+            if len(set(outcomes.values())) > 1:
+                disagreements.append({"problem_id": p, "seed": s, "passed": outcomes})
     rows_out = []
     for (strategy, budget), rows in records.items():
         rows = [r for r in rows if r["problem_id"] in finished]
@@ -196,6 +213,7 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
     return {"model": model, "seeds": list(seeds), "problems_finished": len(finished), "problems": len(ids),
             "parse_failure_rates": {k: {"unusable": f, "replies": n, "rate": f / n} for k, (f, n) in sorted(rates.items())},
             "published_humaneval_pass@1": PUBLISHED_HUMANEVAL.get(model), "rows": rows_out,
+            "disagreements": disagreements,
             "machine": {"cpu": cpu_model(), "cores": cores()}, "simulated": model == "sim"}
 
 
@@ -213,6 +231,11 @@ def print_table(summary: dict[str, Any]) -> None:
                              for k, v in sorted(row["parse_failures"].items())) or "none"
         print(f"{row['strategy']:<11}{row['budget']:>7}{row['n']:>5}{row['pass@1']:>9.1%}{row['std']:>7.3f}{plus:>8}"
               f"{row['calls']:>7.1f}{row['tokens']:>8.0f}{row['wall_s']:>8.1f}  {failures}")
+    if summary.get("disagreements"):
+        print("problems the configurations disagree on (the ones that pass):")
+        for d in summary["disagreements"]:
+            winners = [name for name, ok in d["passed"].items() if ok]
+            print(f"  {d['problem_id']} (seed {d['seed']}): {', '.join(winners)}")
     if summary.get("parse_failure_rates"):
         print("unusable replies per call kind, all rows: " + ", ".join(
             f"{kind} {r['unusable']}/{r['replies']} ({r['rate']:.1%})" for kind, r in summary["parse_failure_rates"].items()))
@@ -274,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
                         help="a search setting (a SearchConfig field; VALUE as JSON) for every strategy but single")
     parser.add_argument("--tag", help="names the runs made with --set (run directories and rows get -TAG)")
+    parser.add_argument("--table", action="store_true",
+                        help="only the table of what is finished under --out (no model call; a run may be going on)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -283,15 +308,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.model, args.subset, args.limit, args.budgets = "sim", "dev", 4, [4]
         args.out = args.out / "quick"
-    summary = run(args)
     out = args.out / args.model.replace("/", "_") / args.subset
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    write_plot(summary, out / "pass_at_1_vs_calls.svg")
+    if args.table:
+        summary = summarise(out, chosen_configs(args), chosen_ids(args), tuple(args.seeds), args.model, args.tag)
+    else:
+        summary = run(args)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_plot(summary, out / "pass_at_1_vs_calls.svg")
     if args.json:
         print(json.dumps(summary))
     else:
         print_table(summary)
-        print(f"plot: {out / 'pass_at_1_vs_calls.svg'}")
+        if not args.table:
+            print(f"plot: {out / 'pass_at_1_vs_calls.svg'}")
     return 0
 
 

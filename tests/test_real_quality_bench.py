@@ -57,3 +57,25 @@ def test_settings_runs_are_kept_apart_under_their_tag(tmp_path):
     assert config["search"]["thought_depth"] == 0 and config["search"]["root_widening"] == 0.5
     untagged = subprocess.run([*base, "--set", "thought_depth=0"], capture_output=True, text=True, timeout=300)
     assert untagged.returncode == 2 and "--set needs a --tag" in untagged.stderr
+
+
+def test_the_table_of_finished_runs_needs_no_model_and_names_the_problems_they_disagree_on(tmp_path, capsys):
+    from bench.real_quality_bench import main
+
+    def record(problem: str, passed: bool, calls: int) -> str:
+        return json.dumps({"problem_id": problem, "seed": 0, "passed_base": passed, "passed_plus": None,
+                           "llm_calls": calls, "tokens": 100 * calls, "wall_s": 1.0, "parse_failures": {},
+                           "replies": {"code": calls}})
+
+    runs = tmp_path / "local_qwen2.5-coder-0.5b" / "dev"
+    for name, outcomes in {"single-b1": [True, False, False], "mcts-b4": [True, True]}.items():
+        (runs / name).mkdir(parents=True)
+        (runs / name / "results.jsonl").write_text(
+            "".join(record(p, ok, 1 if name == "single-b1" else 4) + "\n" for p, ok in zip(DEV, outcomes)))
+    assert main(["--table", "--subset", "dev", "--strategies", "single", "mcts", "--budgets", "4",
+                 "--out", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["problems_finished"] == 2  # the third is not finished by mcts
+    assert {r["strategy"]: r["pass@1"] for r in summary["rows"]} == {"single": 0.5, "mcts": 1.0}
+    assert summary["disagreements"] == [{"problem_id": DEV[1], "seed": 0, "passed": {"single-b1": False, "mcts-b4": True}}]
+    assert not (runs / "summary.json").exists() and not (runs / "llama-server.log").exists()

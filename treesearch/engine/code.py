@@ -24,7 +24,6 @@ from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode
 from treesearch.engine.state import SearchState, normalised_priors
 from treesearch.engine.turns import outside
 from treesearch.problems import CodeProblem, TestCase
-from treesearch.tree import ROOT
 
 
 async def behaviour(sandbox: Any, problem: CodeProblem, code: str, inputs: list[list[Any]]) -> tuple[str, ...]:
@@ -91,9 +90,7 @@ class CodeDomain:
         if reserve is None:
             per_program = cfg.rethink_cap if cfg.rethink else 0
             others = search.other_writers(parent) * cfg.code_samples
-            reserve = len(proposals) * per_program + others * (1 + per_program)
-            if parent == ROOT:  # fresh programs keep coming with root_widening
-                reserve = max(reserve, search.root_room - len(proposals))
+            reserve = search.spare_slots(parent, len(proposals), len(proposals) * per_program + others * (1 + per_program))
         ids = search.tree.add_children(parent, normalised_priors(proposals), payloads, reserve=reserve)
         search.events.emit("add", parent=parent, kind=kind, nodes=ids)
         return ids

@@ -247,6 +247,11 @@ class SearchState:
         finally:
             self.tree.release([chosen])
 
+    def spare_slots(self, parent: int, adding: int, wanted: int) -> int:
+        """The slots to keep free beside ``adding`` new children of ``parent``: ``wanted``, and below the
+        root at least what is left of :attr:`root_room` (the root's later children stay contiguous)."""
+        return max(wanted, self.root_room - adding) if parent == ROOT else wanted
+
     def other_writers(self, node_id: int) -> int:
         """The expansions besides the calling one that will add attempts below ``node_id`` and have
         not yet: while it is childless, each expansion writing for it holds it in flight once (by its

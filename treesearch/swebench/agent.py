@@ -37,7 +37,6 @@ from treesearch.swebench.checks import RepoChecker
 from treesearch.swebench.environment import RepoEnvironment, Worktree
 from treesearch.swebench.nodes import StepNode
 from treesearch.swebench.problem import RepoProblem
-from treesearch.tree import ROOT
 
 CHANGING = ("edit", "create", "run", "reproduce")  # actions after which the patch is read again
 
@@ -160,8 +159,7 @@ class RepoDomain:
         rethinks = search.config.rethink_cap if search.config.rethink else 0
         reserve = rethinks if isinstance(search.node(start), ThoughtNode) else 0
         reserve += search.other_writers(start)  # their attempts' first steps go beside this one's
-        if start == ROOT:
-            reserve = max(reserve, search.root_room - 1)
+        reserve = search.spare_slots(start, 1, reserve)
         ids, parent = [], start
         for step in steps:
             step.thought_versions = versions

@@ -327,14 +327,46 @@ def test_slots_selection_cannot_fill_take_fresh_samples():
     assert first["fresh"] == 4 and first["leaves"] == []  # not one busy slot and three idle
 
 
-def test_root_widening_applies_to_programs_at_the_root_only():
+def test_root_widening_must_be_a_fraction():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         SearchConfig(thought_depth=0, root_widening=1.5)
+
+
+@pytest.mark.parametrize("plain_first", [True, False])
+def test_with_thoughts_the_root_widens_with_programs_from_the_problem(plain_first):
+    """The root's own expansion (its thoughts, and the first thought's program) comes first; then fresh
+    programs from the problem compete with the thoughts' lines, and the root's children stay one block."""
+    policy = ScriptedPolicy(thought=[thoughts(0.5, 0.5)], code=[guess(0, f"c{i}") for i in range(6)],
+                            debug=[guess(0, f"d{i}") for i in range(6)])
+    state = state_for(policy, thought_depth=1, root_widening=1.0, rethink=False, plain_first=plain_first)
+    asyncio.run(run_mcts(state, Calls(5, state)))
+    first = ["code", "thought", "code"] if plain_first else ["thought", "code"]
+    # alpha 1: every expansion after the root's is a fresh program from the problem, never a repair
+    assert [k for k, _ in policy.calls] == first + ["code"] * (5 - len(first))
+    children = state.tree.children(ROOT)
+    programs = [c for c in children if not isinstance(state.node(c), ThoughtNode)]
+    assert len(children) - len(programs) == 2 and len(programs) == 5 - len(first) + int(plain_first)
+    assert all(state.thought_path(p) == [] for p in programs)
+    assert children == list(range(children[0], children[0] + len(children)))
+
+
+def test_with_thoughts_and_no_widening_the_root_is_expanded_once():
     policy = ScriptedPolicy(thought=[thoughts(0.5, 0.5)], code=[guess(0, "a"), guess(0, "b")], debug=[guess(0, "c")])
-    state = state_for(policy, thought_depth=1, root_widening=1.0, rethink=False)
+    state = state_for(policy, thought_depth=1, rethink=False, plain_first=False)
     asyncio.run(run_mcts(state, Calls(4, state)))
     assert [k for k, _ in policy.calls] == ["thought", "code", "debug", "code"]  # one root expansion
     assert all(isinstance(state.node(c), ThoughtNode) for c in state.tree.children(ROOT))
+
+
+def test_with_thoughts_an_exhausted_tree_spends_what_is_left_on_fresh_programs():
+    """Every line ended (no repair, one thought): the calls left go to programs from the problem
+    rather than end the search early."""
+    policy = ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(0, f"c{i}") for i in range(4)])
+    state = state_for(policy, thought_depth=1, root_widening=0.1, rethink=False, plain_first=False,
+                      max_debug_depth=0)
+    stop = asyncio.run(run_mcts(state, Calls(5, state)))
+    assert [k for k, _ in policy.calls] == ["thought", "code", "code", "code", "code"]
+    assert str(stop) == "budget: max_calls"
 
 
 def test_plain_first_writes_a_program_from_the_problem_beside_the_thoughts():

@@ -251,3 +251,18 @@ def test_plain_first_puts_a_program_and_the_thoughts_below_the_root(sandbox):
         break
     else:
         pytest.fail("no seed in 0..19 where the first program failed")
+
+
+@pytest.mark.parametrize("plain_first", [True, False])
+def test_fresh_programs_join_the_thoughts_below_the_root_at_k4(sandbox, plain_first):
+    """root_widening with thoughts, four expansions at once, no early stop: the root takes programs
+    from the problem beside its thoughts, in one block, while the thoughts' lines go on below."""
+    from treesearch.tree import ROOT
+
+    result = search(example("merge_intervals"), model="sim", budget=24, seed=1, sandbox=sandbox, concurrency=4,
+                    cache=False, config={"plain_first": plain_first, "root_widening": 0.75, "early_stop": False})
+    children = result.tree.children(ROOT)
+    kinds = [isinstance(result.tree.payload[c], ThoughtNode) for c in children]
+    assert kinds.count(True) == 3 and kinds.count(False) >= 3
+    assert children == list(range(children[0], children[0] + len(children)))
+    assert any(result.tree.children(c) for c, thought in zip(children, kinds) if thought)

@@ -15,7 +15,8 @@ any K:
    calls and sandbox runs are waited for outside the turn, concurrently. Execution first
    (``thought_depth`` 0): the root's children are programs, and with ``root_widening`` the root
    keeps taking fresh ones (progressive widening, :meth:`Search.fresh_samples`) while selection
-   weighs repairs of the failing ones.
+   weighs repairs of the failing ones; with thoughts, such fresh programs join the root's thoughts
+   once its own expansion has begun.
 3. **Check** each new attempt (the domain: visible tests, a repository's checks) and value it;
    **rethink** failing ones (:mod:`treesearch.engine.rethink`).
 4. **Commit** an expansion that ended, in its own turn: back its values up, releasing its in-flight
@@ -60,6 +61,8 @@ class Expansion:
 async def expand_leaf(state: SearchState, leaf: int) -> Expansion | None:
     """Grow ``leaf`` by one step and value what it produced; None when the policy proposed nothing."""
     payload = state.node(leaf)
+    if leaf == ROOT and state.tree.children(ROOT):
+        return await attempt(state, ROOT)  # a fresh sample (root_widening): the root is expanded once
     if isinstance(payload, (RootNode, ThoughtNode)) and len(state.thought_path(leaf)) < state.config.thought_depth:
         plain = None
         if leaf == ROOT and state.config.plain_first and not state.tree.children(ROOT):
@@ -114,11 +117,13 @@ class Search:
         self.stop: StopReason | None = None
         self.step = 0  # expansions committed
         self.ended: asyncio.Future[StopReason] = asyncio.get_running_loop().create_future()
-        if state.config.root_widening > 0:  # each fresh program costs a call at least
-            calls = getattr(budget, "max_calls", None) or state.config.max_iterations
-            state.root_room = min(calls, MAX_ROOT_PROGRAMS) * state.config.code_samples
-        elif state.config.plain_first and state.config.thought_depth > 0:  # the thoughts come after it
-            state.root_room = state.config.code_samples + state.config.width
+        cfg = state.config
+        thoughts = cfg.width if cfg.thought_depth > 0 else 0  # the root's thoughts share its block
+        if cfg.root_widening > 0:  # each fresh program costs a call at least
+            calls = getattr(budget, "max_calls", None) or cfg.max_iterations
+            state.root_room = min(calls, MAX_ROOT_PROGRAMS) * cfg.code_samples + thoughts
+        elif cfg.plain_first and thoughts:
+            state.root_room = cfg.code_samples + thoughts
 
     async def run(self) -> StopReason:
         await self.turns.wait(self.turns.take())
@@ -158,13 +163,15 @@ class Search:
         r"""How many of ``slots`` go to fresh programs from the root (``root_widening`` = :math:`\alpha`),
         each held in flight on the root: while the root has fewer than :math:`\lceil (N + 1)^\alpha \rceil`
         programs, finished or pending, where :math:`N` counts the expansions started below it (or,
-        ``anyway``, as long as room is left)."""
+        ``anyway``, as long as room is left). With thoughts, once the root's own expansion has begun:
+        the fresh programs, written straight from the problem, compete with the thoughts' lines."""
         state, tree = self.state, self.state.tree
         alpha = state.config.root_widening
-        if alpha <= 0 or slots <= 0 or state.config.thought_depth > 0:
+        if alpha <= 0 or slots <= 0 or (state.config.thought_depth > 0 and not tree.children(ROOT)):
             return 0
         per_expansion = state.config.code_samples
-        programs = len(tree.children(ROOT)) + per_expansion * sum(1 for leaf in self.tasks.values() if leaf == ROOT)
+        programs = (sum(1 for c in tree.children(ROOT) if not isinstance(state.node(c), ThoughtNode))
+                    + per_expansion * sum(1 for leaf in self.tasks.values() if leaf == ROOT))
         fresh = 0
         while fresh < slots and programs < state.root_room and tree.can_add(ROOT, state.config.code_samples):
             started = float(tree.arrays.visits[ROOT] + tree.arrays.in_flight[ROOT])

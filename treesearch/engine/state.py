@@ -52,7 +52,8 @@ class SearchConfig:
     # it has fewer than ceil(N^root_widening) of them, N = expansions started (progressive widening;
     # 0: the root is expanded once, 1: every expansion a fresh sample); a slot that selection cannot
     # fill takes a fresh sample too. Repairs of the failing programs compete through selection.
-    # With thoughts (thought_depth >= 1) the root is expanded once and this does not apply.
+    # With thoughts (thought_depth >= 1) the root is expanded once (its thoughts), and its fresh
+    # programs, written straight from the problem, compete with the thoughts' lines.
     root_widening: float = 0.0
     # With thoughts, the root's first expansion writes a program straight from the problem before its
     # thoughts (with greedy_first, the model's own greedy answer): a search that starts where a single
@@ -222,7 +223,8 @@ class SearchState:
         several expansions at once when the domain can keep their attempts side by side
         (``shared_thoughts``)."""
         payloads = [ThoughtNode([ThoughtVersion(p.content, p.metadata)]) for p in proposals]
-        ids = self.tree.add_children(parent, normalised_priors(proposals), payloads)
+        ids = self.tree.add_children(parent, normalised_priors(proposals), payloads,
+                                     reserve=self.spare_slots(parent, len(payloads), 0))
         if getattr(self.domain, "shared_thoughts", False) and len(self.thought_path(parent)) + 1 >= self.config.thought_depth:
             for thought in ids:
                 self.tree.mark_shared(thought)

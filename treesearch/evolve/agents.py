@@ -284,11 +284,11 @@ def _param_lines(payload: dict[str, Any]) -> list[str]:
 
 def describe_params(params: dict[str, Any]) -> str:
     """One line: ``mcts w3 cs1 td1 dbg4 rethink<=2 pucb(c=default, base=10, max) hybrid`` (with
-    ``td0`` the root's widening, ``td0/pw0.5``; ``dbg4+`` when repairs must improve)."""
+    the root's widening, ``td0/pw0.5``; ``dbg4+`` when repairs must improve)."""
     rethink = f"rethink<={params['rethink_cap']}" + ("+trace" if params["rethink_trace"] else "") \
         if params["rethink"] else "no-rethink"
     c = "default" if params["selection.c"] is None else f"{params['selection.c']:g}"
-    widening = f"/pw{params['root_widening']:g}" if params["thought_depth"] == 0 else ""
+    widening = f"/pw{params['root_widening']:g}" if params["root_widening"] > 0 else ""
     improve = "+" if params["repairs_must_improve"] else ""
     return (f"{params['strategy']} w{params['width']} cs{params['code_samples']} td{params['thought_depth']}{widening} "
             f"dbg{params['max_debug_depth']}{improve} {rethink} beam{params['beam_width']} "

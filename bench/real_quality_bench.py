@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.machine_info import cores, cpu_model  # noqa: E402
 from treesearch.evaluation import EvalSettings, ResultsFile, load_dataset, run_eval  # noqa: E402
+from treesearch.export.files import safe_name  # noqa: E402
 
 SEED = 2026
 DEV = ['HumanEval/5', 'HumanEval/40', 'HumanEval/133', 'HumanEval/118', 'HumanEval/21', 'HumanEval/24',
@@ -189,7 +190,11 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
         plus = [r for r in rows if r["passed_plus"] is not None]
         failures: dict[str, int] = {}
         replies: dict[str, int] = {}
+        programs: dict[str, list[int]] = {}
         for r in rows:
+            for kind, (written, passing) in program_yield(
+                    out / label[strategy, budget] / "runs" / f"{safe_name(r['problem_id'])}-s{r['seed']}").items():
+                programs[kind] = [a + b for a, b in zip(programs.get(kind, [0, 0]), (written, passing))]
             for kind, count in (r.get("parse_failures") or {}).items():
                 failures[kind] = failures.get(kind, 0) + count
             for kind, count in (r.get("replies") or {}).items():
@@ -204,6 +209,7 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
             "tokens": statistics.fmean(r["tokens"] for r in rows),
             "wall_s": statistics.fmean(r["wall_s"] for r in rows),
             "parse_failures": failures, "replies": replies,
+            "programs": {k: {"written": w, "passed_visible": p} for k, (w, p) in sorted(programs.items())},
         })
     rates = {}
     for row in rows_out:
@@ -215,6 +221,34 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
             "published_humaneval_pass@1": PUBLISHED_HUMANEVAL.get(model), "rows": rows_out,
             "disagreements": disagreements,
             "machine": {"cpu": cpu_model(), "cores": cores()}, "simulated": model == "sim"}
+
+
+def program_yield(run_dir: Path) -> dict[str, list[int]]:
+    """What one search's calls for programs bought: per kind of program (``fresh``: written straight
+    from the problem; ``planned``: from a thought; ``rethink``: from a rewritten thought; ``debug``: a
+    repair), [written, passing every visible test], read from the run's events (none when the run
+    directory is not on this machine)."""
+    events = run_dir / "events.jsonl"
+    if not events.exists():
+        return {}
+    thoughts: set[int] = set()
+    kinds: dict[int, str] = {}
+    passed: dict[int, bool] = {}
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] == "add" and event["kind"] == "thought":
+            thoughts.update(event["nodes"])
+        elif event["type"] == "add":
+            kind = {"code": "planned" if event["parent"] in thoughts else "fresh"}.get(event["kind"], event["kind"])
+            kinds.update(dict.fromkeys(event["nodes"], kind))
+        elif event["type"] == "evaluate":
+            passed[event["node"]] = event["total"] > 0 and event["passed"] == event["total"]
+    out: dict[str, list[int]] = {}
+    for node, kind in kinds.items():
+        counts = out.setdefault(kind, [0, 0])
+        counts[0] += 1
+        counts[1] += int(passed.get(node, False))
+    return out
 
 
 def print_table(summary: dict[str, Any]) -> None:
@@ -236,6 +270,13 @@ def print_table(summary: dict[str, Any]) -> None:
         for d in summary["disagreements"]:
             winners = [name for name, ok in d["passed"].items() if ok]
             print(f"  {d['problem_id']} (seed {d['seed']}): {', '.join(winners)}")
+    if any(row.get("programs") for row in summary["rows"]):
+        print("programs written / passing every visible test, per kind (fresh: from the problem, planned: "
+              "from a thought, rethink: from a rewritten thought, debug: a repair):")
+        for row in summary["rows"]:
+            if row.get("programs"):
+                print(f"  {row['strategy']}-b{row['budget']}: " + ", ".join(
+                    f"{k} {v['passed_visible']}/{v['written']}" for k, v in row["programs"].items()))
     if summary.get("parse_failure_rates"):
         print("unusable replies per call kind, all rows: " + ", ".join(
             f"{kind} {r['unusable']}/{r['replies']} ({r['rate']:.1%})" for kind, r in summary["parse_failure_rates"].items()))

@@ -79,3 +79,20 @@ def test_the_table_of_finished_runs_needs_no_model_and_names_the_problems_they_d
     assert {r["strategy"]: r["pass@1"] for r in summary["rows"]} == {"single": 0.5, "mcts": 1.0}
     assert summary["disagreements"] == [{"problem_id": DEV[1], "seed": 0, "passed": {"single-b1": False, "mcts-b4": True}}]
     assert not (runs / "summary.json").exists() and not (runs / "llama-server.log").exists()
+
+
+def test_program_yield_counts_programs_per_kind_from_a_runs_events(tmp_path):
+    from bench.real_quality_bench import program_yield
+
+    events = [{"type": "add", "parent": 0, "kind": "code", "nodes": [1]},
+              {"type": "evaluate", "node": 1, "passed": 0, "total": 2},
+              {"type": "add", "parent": 0, "kind": "thought", "nodes": [2, 3]},
+              {"type": "add", "parent": 2, "kind": "code", "nodes": [4]},
+              {"type": "evaluate", "node": 4, "passed": 2, "total": 2},
+              {"type": "add", "parent": 2, "kind": "rethink", "nodes": [5]},
+              {"type": "evaluate", "node": 5, "passed": 1, "total": 2},
+              {"type": "add", "parent": 1, "kind": "debug", "nodes": [6]},
+              {"type": "evaluate", "node": 6, "passed": 0, "total": 0}]
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert program_yield(tmp_path) == {"fresh": [1, 0], "planned": [1, 1], "rethink": [1, 0], "debug": [1, 0]}
+    assert program_yield(tmp_path / "elsewhere") == {}

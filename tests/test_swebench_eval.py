@@ -12,6 +12,7 @@ import pytest
 from tests.repo_fixtures import CALC, GREET, build_instance, write_instances
 from treesearch.cli import main as treesearch_main
 from treesearch.swebench.judge import grade
+from treesearch.swebench.specs import harness_command
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -118,6 +119,14 @@ def test_a_patch_that_does_not_apply_is_an_error_and_a_rerun_resumes(setup, tmp_
     assert swebench_eval(setup, preds, out) == 1  # nothing judged twice
     assert (out / "results.jsonl").read_text().splitlines() == lines
     assert "judging" not in capsys.readouterr().out
+
+
+def test_the_shared_environments_test_runners_run_with_the_worktrees_python():
+    """The overlay's bin holds only its python: pytest and tox (sphinx's spec) run as its modules."""
+    assert harness_command("tox --current-env -epy39 -v --", ["tests/test_a.py"]) == \
+        "python -m tox --current-env -epy39 -v -- tests/test_a.py"
+    assert harness_command("pytest --no-header -rA", ["t y.py"]) == "python -m pytest --no-header -rA 't y.py'"
+    assert harness_command("bin/test -C --verbose", ["t.py"]) == "bin/test -C --verbose t.py"
 
 
 def test_a_cut_id_matches_every_full_name_it_starts():

@@ -165,17 +165,21 @@ class Search:
         programs, finished or pending, where :math:`N` counts the expansions started below it (or,
         ``anyway``, as long as room is left). With thoughts, once the root's own expansion has begun:
         the fresh programs, written straight from the problem, compete with the thoughts' lines."""
-        state, tree = self.state, self.state.tree
-        alpha = state.config.root_widening
-        if alpha <= 0 or slots <= 0 or (state.config.thought_depth > 0 and not tree.children(ROOT)):
+        state, tree, cfg = self.state, self.state.tree, self.state.config
+        children = tree.children(ROOT)
+        if cfg.root_widening <= 0 or slots <= 0 or (cfg.thought_depth > 0 and not children):
             return 0
-        per_expansion = state.config.code_samples
-        programs = (sum(1 for c in tree.children(ROOT) if not isinstance(state.node(c), ThoughtNode))
-                    + per_expansion * sum(1 for leaf in self.tasks.values() if leaf == ROOT))
+        thoughts = sum(1 for c in children if isinstance(state.node(c), ThoughtNode))
+        # The root's own expansion may still be on its way to adding its thoughts: their slots stay free.
+        thoughts_due = cfg.width if cfg.thought_depth > 0 and not thoughts else 0
+        pending = sum(1 for leaf in self.tasks.values() if leaf == ROOT)
+        per_expansion = cfg.code_samples
+        programs = len(children) - thoughts + per_expansion * pending
         fresh = 0
-        while fresh < slots and programs < state.root_room and tree.can_add(ROOT, state.config.code_samples):
+        while (fresh < slots and programs < state.root_room
+               and tree.can_add(ROOT, per_expansion * (pending + fresh + 1) + thoughts_due)):
             started = float(tree.arrays.visits[ROOT] + tree.arrays.in_flight[ROOT])
-            if not anyway and programs >= math.ceil((started + 1.0) ** alpha - 1e-9):
+            if not anyway and programs >= math.ceil((started + 1.0) ** cfg.root_widening - 1e-9):
                 break
             tree.hold(ROOT)
             programs += per_expansion

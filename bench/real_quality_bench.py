@@ -271,7 +271,7 @@ def print_table(summary: dict[str, Any]) -> None:
             winners = [name for name, ok in d["passed"].items() if ok]
             print(f"  {d['problem_id']} (seed {d['seed']}): {', '.join(winners)}")
     if any(row.get("programs") for row in summary["rows"]):
-        print("programs written / passing every visible test, per kind (fresh: from the problem, planned: "
+        print("programs passing every visible test / programs written, per kind (fresh: from the problem, planned: "
               "from a thought, rethink: from a rewritten thought, debug: a repair):")
         for row in summary["rows"]:
             if row.get("programs"):

@@ -121,7 +121,7 @@ def test_a_patch_that_does_not_apply_is_an_error_and_a_rerun_resumes(setup, tmp_
     assert "judging" not in capsys.readouterr().out
 
 
-def test_the_shared_environments_test_runners_run_with_the_worktrees_python():
+def test_pytest_and_tox_run_as_modules_of_the_worktrees_python():
     """The overlay's bin holds only its python: pytest and tox (sphinx's spec) run as its modules."""
     assert harness_command("tox --current-env -epy39 -v --", ["tests/test_a.py"]) == \
         "python -m tox --current-env -epy39 -v -- tests/test_a.py"

@@ -109,6 +109,8 @@ def log_parser(repo: str) -> Callable[[str], dict[str, str]]:
 def harness_command(test_cmd: str, files: list[str]) -> str:
     """The spec's test command on ``files``, with ``pytest`` and ``tox`` run as ``python -m ...``:
     the worktree's Python (its overlay) must run the tests, and their scripts belong to the shared
-    environment (sphinx's ``tox --current-env`` then tests with the overlay's Python too)."""
+    environment, outside the overlay's ``bin``. (sphinx's ``tox --current-env`` still misses the
+    overlay: it runs the tests through a symlink to the overlay's Python, which starts without the
+    overlay's packages.)"""
     command = re.sub(r"(^|&&\s*|;\s*)(pytest|tox)\b", r"\1python -m \2", test_cmd.strip())
     return f"{command} {' '.join(map(shlex.quote, files))}"

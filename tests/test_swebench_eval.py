@@ -5,6 +5,8 @@ ids cut at a space matched, network failures reported apart, bad inputs refused,
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,10 +125,30 @@ def test_a_patch_that_does_not_apply_is_an_error_and_a_rerun_resumes(setup, tmp_
 
 def test_pytest_and_tox_run_as_modules_of_the_worktrees_python():
     """The overlay's bin holds only its python: pytest and tox (sphinx's spec) run as its modules."""
-    assert harness_command("tox --current-env -epy39 -v --", ["tests/test_a.py"]) == \
-        "python -m tox --current-env -epy39 -v -- tests/test_a.py"
+    tox = harness_command("tox --current-env -epy39 -v --", ["tests/test_a.py"])
+    assert tox.endswith(" && python -m tox --current-env -epy39 -v -- -rA tests/test_a.py")
     assert harness_command("pytest --no-header -rA", ["t y.py"]) == "python -m pytest --no-header -rA 't y.py'"
     assert harness_command("bin/test -C --verbose", ["t.py"]) == "bin/test -C --verbose t.py"
+
+
+def test_tox_current_env_runs_the_overlays_python_through_a_script(tmp_path):
+    """tox-current-env's ``python`` symlink would start the overlay's interpreter without its
+    packages; the command puts a script there first, which runs the Python on ``PATH``."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    command = harness_command("tox --current-env -epy39 -v --", ["t.py"]).split(" && python -m tox")[0]
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
+    subprocess.run(command, shell=True, cwd=tmp_path, env=env, check=True)
+    script = tmp_path / ".tox" / "py39" / "bin" / "python"
+    assert not script.is_symlink()
+    prefix = subprocess.run([str(script), "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True,
+                            check=True, env=env).stdout.strip()
+    assert prefix == str(venv)
+    link = tmp_path / "link"
+    (link / "bin").mkdir(parents=True)
+    (link / "bin" / "python").symlink_to(venv / "bin" / "python")  # what the plugin writes: the base prefix
+    assert subprocess.run([str(link / "bin" / "python"), "-c", "import sys; print(sys.prefix)"],
+                          capture_output=True, text=True, check=True).stdout.strip() != str(venv)
 
 
 def test_a_cut_id_matches_every_full_name_it_starts():

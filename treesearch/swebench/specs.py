@@ -109,8 +109,19 @@ def log_parser(repo: str) -> Callable[[str], dict[str, str]]:
 def harness_command(test_cmd: str, files: list[str]) -> str:
     """The spec's test command on ``files``, with ``pytest`` and ``tox`` run as ``python -m ...``:
     the worktree's Python (its overlay) must run the tests, and their scripts belong to the shared
-    environment, outside the overlay's ``bin``. (sphinx's ``tox --current-env`` still misses the
-    overlay: it runs the tests through a symlink to the overlay's Python, which starts without the
-    overlay's packages.)"""
+    environment, outside the overlay's ``bin``.
+
+    ``tox --current-env -e ENV`` (sphinx) runs the tox.ini's commands with the ``python`` it puts in
+    ``.tox/ENV/bin``: a symlink to the overlay's Python, which started through a symlink from another
+    directory finds no ``pyvenv.cfg`` and so none of the overlay's packages. The command first writes
+    a script there that ``exec``s the overlay's Python (the plugin keeps a ``python`` it finds), and
+    passes ``-rA`` to pytest, which the harness adds by editing tox.ini (its ``pre_install``): the log
+    parsers read pytest's ``-rA`` summary."""
     command = re.sub(r"(^|&&\s*|;\s*)(pytest|tox)\b", r"\1python -m \2", test_cmd.strip())
+    tox_env = re.search(r"\btox\b.*--current-env.*?-e\s*(\S+)", command)
+    if tox_env and command.endswith("--"):
+        bin_dir = shlex.quote(f".tox/{tox_env.group(1)}/bin")
+        wrapper = 'printf \'#!/bin/sh\\nexec "%s" "$@"\\n\' "$(command -v python)"'
+        command = (f"mkdir -p {bin_dir} && for name in python python3; do {wrapper} > {bin_dir}/$name"
+                   f" && chmod +x {bin_dir}/$name; done && {command} -rA")
     return f"{command} {' '.join(map(shlex.quote, files))}"

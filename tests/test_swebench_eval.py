@@ -86,8 +86,14 @@ def test_the_tests_import_the_checkout_not_an_installed_release(setup, tmp_path)
     assert swebench_eval(setup, preds, tmp_path / "wrong") == 0
     report = json.loads((tmp_path / "wrong" / "report.json").read_text())
     assert report["unresolved"] == ["acme__greet-1"]
-    env = json.loads(next((setup[0] / "envs").glob("acme__greet__*/env.json")).read_text())
+    built = next((setup[0] / "envs").glob("acme__greet__*/env.json"))
+    env = json.loads(built.read_text())
     assert not any(p.lower().startswith("greet") for p in env["packages"])  # dependencies only, never the repo
+    pip = subprocess.run([str(built.parent / "venv" / "bin" / "python"), "-m", "pip", "--version"], capture_output=True,
+                         text=True, check=True).stdout.split()[1]
+    assert tuple(map(int, pip.split(".")[:2])) < (25, 3)  # overlays of commits without PEP 660 need setup.py develop
+    assert "$ " + str(built.parent / "venv" / "bin" / "python") + " -m pip install --upgrade pip" in \
+        (built.parent / "build.log").read_text()  # the pip that honours PIP_UPLOADED_PRIOR_TO did the installs
 
 
 def test_bad_inputs_are_refused_with_a_clear_error(setup, tmp_path, capsys):

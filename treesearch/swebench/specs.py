@@ -29,6 +29,11 @@ DEFAULT_SPEC: dict[str, Any] = {
     "install": "python -m pip install -e .",
     "test_cmd": "pytest -rA",
 }
+# Environments take only the PyPI releases uploaded before this date (pip's --uploaded-prior-to). The
+# Lite results were judged in images built in 2024 with the releases of then; later ones break old
+# commits (docutils 0.22 took out docutils.utils.roman, which sphinx 3 and 4 import). Part of the
+# cache key, so changing it builds anew.
+PACKAGES_BEFORE = "2025-01-01T00:00:00Z"
 # How the harness grades a test (swebench.harness.grading): these statuses pass, anything else
 # (failed, error, or missing from the log) does not.
 PASSING = ("PASSED", "XFAIL")
@@ -56,8 +61,8 @@ class HarnessSpec:
 
     @property
     def key(self) -> str:
-        """What an environment is cached by: repository, version, Python."""
-        return f"{self.repo.replace('/', '__')}__{self.version or 'any'}__py{self.python}"
+        """What an environment is cached by: repository, version, Python, the PyPI cut-off date."""
+        return f"{self.repo.replace('/', '__')}__{self.version or 'any'}__py{self.python}__pypi{PACKAGES_BEFORE[:10]}"
 
 
 def _harness() -> Any:
@@ -114,14 +119,15 @@ def harness_command(test_cmd: str, files: list[str]) -> str:
     ``tox --current-env -e ENV`` (sphinx) runs the tox.ini's commands with the ``python`` it puts in
     ``.tox/ENV/bin``: a symlink to the overlay's Python, which started through a symlink from another
     directory finds no ``pyvenv.cfg`` and so none of the overlay's packages. The command first writes
-    a script there that ``exec``s the overlay's Python (the plugin keeps a ``python`` it finds), and
-    passes ``-rA`` to pytest, which the harness adds by editing tox.ini (its ``pre_install``): the log
-    parsers read pytest's ``-rA`` summary."""
+    scripts there that ``exec`` the overlay's Python (the plugin keeps a ``python`` it finds), and a
+    ``pytest`` (older tox.ini files call it by name), and passes ``-rA`` to pytest, which the harness
+    adds by editing tox.ini (its ``pre_install``): the log parsers read pytest's ``-rA`` summary."""
     command = re.sub(r"(^|&&\s*|;\s*)(pytest|tox)\b", r"\1python -m \2", test_cmd.strip())
     tox_env = re.search(r"\btox\b.*--current-env.*?-e\s*(\S+)", command)
     if tox_env and command.endswith("--"):
         bin_dir = shlex.quote(f".tox/{tox_env.group(1)}/bin")
-        wrapper = 'printf \'#!/bin/sh\\nexec "%s" "$@"\\n\' "$(command -v python)"'
-        command = (f"mkdir -p {bin_dir} && for name in python python3; do {wrapper} > {bin_dir}/$name"
-                   f" && chmod +x {bin_dir}/$name; done && {command} -rA")
+        scripts = " && ".join(
+            f"printf '#!/bin/sh\\nexec \"%s\" {run}\"$@\"\\n' \"$(command -v python)\" > {bin_dir}/{name}"
+            for name, run in (("python", ""), ("python3", ""), ("pytest", "-m pytest ")))
+        command = f"mkdir -p {bin_dir} && {scripts} && chmod +x {bin_dir}/* && {command} -rA"
     return f"{command} {' '.join(map(shlex.quote, files))}"

@@ -5,10 +5,12 @@ built once into the user cache (``$XDG_CACHE_HOME/treesearch/swebench-envs/<key>
 
 1. the spec's Python (``3.9``...) found on this machine (pyenv's versions, then ``python3.9`` on
    ``PATH``); where it is missing, :class:`PythonMissing` says so;
-2. ``python -m venv``, then what the spec lists: its requirement files (read from the repository at
-   the instance's ``environment_setup_commit``, as the harness reads them), its packages, its
-   ``pip_packages``, and its ``install`` command run in a checkout at that commit: so every dependency
-   of the repository is installed as the harness installs it;
+2. ``python -m venv`` and the newest pip (the overlays get one of 2024 again), then, from the
+   releases uploaded before :data:`~treesearch.swebench.specs.PACKAGES_BEFORE` (as the harness's
+   images had them), what the spec lists: its requirement files (read from the repository at the
+   instance's ``environment_setup_commit``, as the harness reads them), its packages, its
+   ``pip_packages``, and its ``install`` command run in a checkout at that commit: so every
+   dependency of the repository is installed as the harness installs it;
 3. the repository's own distribution is uninstalled again, and its build requirements installed: the
    environment holds the repository's *dependencies*, never the repository.
 
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import TextIO
 
 from treesearch.swebench.repos import GitError, git
-from treesearch.swebench.specs import HarnessSpec
+from treesearch.swebench.specs import PACKAGES_BEFORE, HarnessSpec
 
 try:
     import tomllib
@@ -55,8 +57,11 @@ BUILD_TIMEOUT_S = 1800.0
 # failures (pytest's own).
 BUILD_TOOLS_CAP = "setuptools<70\n"
 OVERLAY_TIMEOUT_S = 600.0
-# pip must not stop to ask, nor spend a request on its own version.
-PIP_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+# pip must not stop to ask, nor spend a request on its own version, nor take a release newer than the
+# harness's (a pip older than 26 ignores the option: each environment's pip is upgraded first).
+PIP_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "PIP_UPLOADED_PRIOR_TO": PACKAGES_BEFORE}
+LEGACY_EDITABLE_PIP = "pip<25.3"
 # Requirement-file lines the harness leaves out (swebench.harness.test_spec.python.get_requirements_by_commit).
 _SKIPPED_REQUIREMENT = re.compile(r"^\s*(-e \.|#|\.\[test)")
 
@@ -210,6 +215,7 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
             raise EnvBuildError(f"cannot check out {setup_commit[:12]} for the environment {spec.key}: {e}") from e
         step([interpreter, "-m", "venv", str(env.venv)], "creating the venv")
         pip = [str(env.python), "-m", "pip", "install"]
+        step([*pip, "--upgrade", "pip"], "upgrading pip")
         step([*pip, "wheel", *([] if _has_module(env.python, "setuptools") else ["setuptools"])], "installing wheel")
         if spec.packages == "requirements.txt":
             (directory / "requirements.txt").write_text(_requirements(spec, checkout), encoding="utf-8")
@@ -236,6 +242,8 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
             raise EnvBuildError(f"building the environment {spec.key}: the install left no editable package of the "
                                 "repository to take out again", env.log)
         step([str(env.python), "-m", "pip", "uninstall", "-y", *names], "taking the repository's own package out")
+        # pip 25.3 dropped the `setup.py develop` fallback the overlays of commits without PEP 660 need
+        step([*pip, LEGACY_EDITABLE_PIP], "installing a pip that installs old commits editable")
         freeze = subprocess.run([str(env.python), "-m", "pip", "freeze"], capture_output=True, text=True).stdout
         out.write(f"# built in {time.monotonic() - started:.0f} s\n")
     shutil.rmtree(checkout, ignore_errors=True)

@@ -5,12 +5,13 @@ built once into the user cache (``$XDG_CACHE_HOME/treesearch/swebench-envs/<key>
 
 1. the spec's Python (``3.9``...) found on this machine (pyenv's versions, then ``python3.9`` on
    ``PATH``); where it is missing, :class:`PythonMissing` says so;
-2. ``python -m venv`` and the newest pip (the overlays get one of 2024 again), then, from the
-   releases uploaded before :data:`~treesearch.swebench.specs.PACKAGES_BEFORE` (as the harness's
-   images had them), what the spec lists: its requirement files (read from the repository at the
-   instance's ``environment_setup_commit``, as the harness reads them), its packages, its
-   ``pip_packages``, and its ``install`` command run in a checkout at that commit: so every
-   dependency of the repository is installed as the harness installs it;
+2. ``python -m venv`` and the newest pip, then, from the releases uploaded before
+   :data:`~treesearch.swebench.specs.PACKAGES_BEFORE` (as the harness's images had them), what the
+   spec lists: its requirement files (read from the repository at the instance's
+   ``environment_setup_commit``, as the harness reads them), its packages, its ``pip_packages``, and
+   its ``install`` command run in a checkout at that commit: so every dependency of the repository is
+   installed as the harness installs it. The install runs with a pip of 2024, which still installs
+   commits without PEP 660 editable (so do the overlays), pinned to what the newest pip resolves;
 3. the repository's own distribution is uninstalled again, and its build requirements installed: the
    environment holds the repository's *dependencies*, never the repository.
 
@@ -231,7 +232,16 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
                 out.write(f"# skipped (system packages): {command}\n")
                 continue
             step(command, f"the spec's pre-install step {command!r}")
-        step(_editable(spec.install), "installing the repository")
+        install = _editable(spec.install)
+        pins = _install_pins(install, env.python, checkout, directory / "install-report.json", out)
+        # pip 25.3 dropped the `setup.py develop` fallback that commits without PEP 660 need, here and
+        # in the overlays; that pip ignores the cut-off, so the install takes the versions pinned above
+        step([*pip, LEGACY_EDITABLE_PIP], "installing a pip that installs old commits editable")
+        constraints = directory / "install-constraints.txt"
+        constraints.write_text("".join(f"{pin}\n" for pin in pins), encoding="utf-8")
+        out.write(f"# the install below is held to {len(pins)} versions: PIP_CONSTRAINT={constraints}\n")
+        _step(out, install, checkout, venv=env.venv, log=env.log, extra_env={"PIP_CONSTRAINT": str(constraints)},
+              failure=f"building the environment {spec.key}: installing the repository failed")
         requires = _build_requires(checkout)
         if requires:  # the newest that satisfy them, as pip's build isolation would take, short of today's
             (directory / "constraints.txt").write_text(BUILD_TOOLS_CAP, encoding="utf-8")
@@ -242,8 +252,6 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
             raise EnvBuildError(f"building the environment {spec.key}: the install left no editable package of the "
                                 "repository to take out again", env.log)
         step([str(env.python), "-m", "pip", "uninstall", "-y", *names], "taking the repository's own package out")
-        # pip 25.3 dropped the `setup.py develop` fallback the overlays of commits without PEP 660 need
-        step([*pip, LEGACY_EDITABLE_PIP], "installing a pip that installs old commits editable")
         freeze = subprocess.run([str(env.python), "-m", "pip", "freeze"], capture_output=True, text=True).stdout
         out.write(f"# built in {time.monotonic() - started:.0f} s\n")
     shutil.rmtree(checkout, ignore_errors=True)
@@ -254,7 +262,7 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
 
 
 def _step(out: TextIO, argv: list[str] | str, cwd: Path, venv: Path | None = None, timeout: float = BUILD_TIMEOUT_S,
-          failure: str = "a build step failed", log: Path | None = None) -> None:
+          failure: str = "a build step failed", log: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
     """Run one build step (a list: no shell; a string: through bash) with its output in the log."""
     path = f"{venv / 'bin'}:{os.environ.get('PATH', '')}" if venv is not None else os.environ.get("PATH", "")
     out.write(f"$ {argv if isinstance(argv, str) else shlex.join(argv)}\n")
@@ -262,7 +270,7 @@ def _step(out: TextIO, argv: list[str] | str, cwd: Path, venv: Path | None = Non
     try:
         done = subprocess.run(argv if isinstance(argv, list) else ["bash", "-c", argv], cwd=cwd, stdout=out,
                               stderr=subprocess.STDOUT, timeout=timeout, stdin=subprocess.DEVNULL,
-                              env={**os.environ, **PIP_ENV, "PATH": path, **({"VIRTUAL_ENV": str(venv)} if venv else {})})
+                              env={**os.environ, **PIP_ENV, "PATH": path, **({"VIRTUAL_ENV": str(venv)} if venv else {}), **(extra_env or {})})
     except subprocess.TimeoutExpired as e:
         raise EnvBuildError(f"{failure}: took longer than {timeout:.0f} s", log) from e
     if done.returncode != 0:
@@ -279,6 +287,27 @@ def _editable(install: str) -> str:
     if " -e " in f" {install} " or not install.strip():
         return install or "python -m pip install -e ."
     return re.sub(r"\binstall(\s+(?:-\S+\s+)*)\.(\s|$)", r"install\1-e .\2", install)
+
+
+def _install_pins(install: str, python: Path, checkout: Path, report: Path, out: TextIO) -> list[str]:
+    """``name==version`` of each package ``install`` (one ``pip install`` command) would add, as this
+    environment's pip resolves it from the releases before the cut-off (a dry run, not editable), the
+    checkout's own distribution left out; none for another command or a dry run that fails (logged)."""
+    words = shlex.split(install)
+    at = words.index("install") if "install" in words else -1
+    if words[:at] not in (["python", "-m", "pip"], ["pip"]) or any(w in ("&&", ";", "||") for w in words):
+        out.write(f"# not a single pip install, so not pinned to the cut-off: {install}\n")
+        return []
+    args = [w for w in words[at + 1:] if w not in ("-e", "--editable")]
+    try:
+        _step(out, [str(python), "-m", "pip", "install", "--dry-run", "--quiet", "--report", str(report), *args],
+              checkout, failure="the dry run of the install")
+    except EnvBuildError:
+        out.write("# the install is not pinned to the cut-off\n")
+        return []
+    items = json.loads(report.read_text(encoding="utf-8")).get("install", [])
+    return [f"{i['metadata']['name']}=={i['metadata']['version']}" for i in items
+            if not i.get("download_info", {}).get("url", "").startswith("file:")]
 
 
 def _requirements(spec: HarnessSpec, checkout: Path) -> str:

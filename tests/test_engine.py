@@ -134,10 +134,11 @@ class NoBudget:
 
 
 def state_for(policy: ScriptedPolicy, **config: Any) -> SearchState:
-    """A search of the guess domain; without a program before the thoughts unless asked (these tests
-    follow the thoughts' mechanics call by call)."""
-    return SearchState(GuessDomain(), policy, PassFraction(),
-                       SearchConfig(**{"concurrency": 1, "plain_first": False, **config}))
+    """A search of the guess domain; without a program before the thoughts, fresh programs beside
+    them or a second rethink of a thought, unless asked (these tests follow the thoughts' mechanics
+    call by call)."""
+    return SearchState(GuessDomain(), policy, PassFraction(), SearchConfig(
+        **{"concurrency": 1, "plain_first": False, "root_widening": 0.0, "rethink_cap": 2, **config}))
 
 
 def thoughts(*priors: float) -> list[Proposal]:
@@ -395,6 +396,18 @@ def test_without_plain_first_the_root_has_only_thoughts():
     asyncio.run(run_mcts(state, Calls(2, state)))
     assert all(isinstance(state.node(c), ThoughtNode) for c in state.tree.children(ROOT))
     assert SearchConfig().plain_first  # the default since the dev subset chose it
+
+
+def test_the_defaults_widen_the_root_and_rethink_a_thought_once():
+    """Chosen on the dev-wide subset (README): fresh programs from the problem beside the thoughts'
+    lines, in place of a second rethink of the same thought."""
+    config = SearchConfig()
+    assert (config.root_widening, config.rethink_cap) == (1.0, 1)
+    policy = ScriptedPolicy(code=[guess(0, f"c{i}") for i in range(6)], thought=[thoughts(0.5, 0.5)])
+    state = SearchState(GuessDomain(), policy, PassFraction(), SearchConfig(concurrency=1, rethink=False))
+    asyncio.run(run_mcts(state, Calls(6, state)))
+    below_root = [state.node(c) for c in state.tree.children(ROOT)]
+    assert sum(not isinstance(n, ThoughtNode) for n in below_root) >= 2  # the plain program and a fresh one
 
 
 def test_a_repair_that_gives_its_program_back_ends_that_branch():

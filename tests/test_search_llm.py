@@ -108,7 +108,8 @@ def test_a_repair_that_does_not_improve_ends_its_line_when_repairs_must_improve(
     programs = itertools.count()
     server.reply = lambda request: WRONG.replace("return", f"_ = {next(programs)}\n    return")  # all as wrong
     result = search(PROBLEM, model="openai/gpt-4o-mini", api_base=server.url, budget=4, concurrency=1, cache=None,
-                    config={"thought_depth": 0, "rethink": False, "repairs_must_improve": must_improve})
+                    config={"thought_depth": 0, "root_widening": 0.0, "rethink": False,
+                            "repairs_must_improve": must_improve})
     assert server.request_count == calls == result.stats["llm_calls"]
     kinds = ["Explain briefly what is wrong" in r.body["messages"][-1]["content"] for r in server.requests]
     assert kinds == [False] + [True] * (calls - 1)  # a program, then its repairs

@@ -241,7 +241,7 @@ def test_plain_first_puts_a_program_and_the_thoughts_below_the_root(sandbox):
 
     for seed in range(20):
         result = search(example("merge_intervals"), model="sim", budget=8, seed=seed, sandbox=sandbox,
-                        concurrency=2, config={"plain_first": True, "width": 3})
+                        concurrency=2, config={"plain_first": True, "width": 3, "root_widening": 0.0})
         below_root = [result.tree.payload[c] for c in result.tree.children(ROOT)]
         if not first_program_failed(result):
             assert len(below_root) == 1  # a first program that solved it ended the search

@@ -263,7 +263,7 @@ def test_mcts_confirms_a_solved_program_on_the_models_inputs_before_it_stops(tmp
     with LLMServer(reply=answer) as server:
         result = search(problem, model="openai/local", api_base=server.url, strategy="mcts", budget=12,
                         concurrency=1, cache=None, out=tmp_path / "run",
-                        config={"confirm": 2, "width": 3, "rethink": False, "plain_first": False})
+                        config={"confirm": 2, "width": 3, "rethink": False, "plain_first": False, "root_widening": 0.0})
         prompts = [r.body["messages"][-1]["content"] for r in server.requests]
     assert result.stopped_because == "solved"
     assert sum("new test inputs" in p for p in prompts) == 1  # the inputs are asked for once

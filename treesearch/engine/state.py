@@ -53,8 +53,11 @@ class SearchConfig:
     # 0: the root is expanded once, 1: every expansion a fresh sample); a slot that selection cannot
     # fill takes a fresh sample too. Repairs of the failing programs compete through selection.
     # With thoughts (thought_depth >= 1) the root is expanded once (its thoughts), and its fresh
-    # programs, written straight from the problem, compete with the thoughts' lines.
-    root_widening: float = 0.0
+    # programs, written straight from the problem, compete with the thoughts' lines. 1.0 with
+    # rethink_cap 1 was chosen on the dev-wide subset: a real small model's fresh programs passed
+    # more often than its second rethinks and its repairs (README, the quality bench). With
+    # thought_depth 0, α = 1 is best-of-N: set a smaller α there.
+    root_widening: float = 1.0
     # With thoughts, the root's first expansion writes a program straight from the problem before its
     # thoughts (with greedy_first, the model's own greedy answer): a search that starts where a single
     # sample would, and weighs repairing that program against the thoughts' programs (code). Chosen on
@@ -68,7 +71,7 @@ class SearchConfig:
     concurrency: int = 4  # expansions in flight (K)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     rethink: bool = True  # rewrite the thought a failed attempt disproves, then attempt again
-    rethink_cap: int = 2  # rethinks per failed attempt and per thought
+    rethink_cap: int = 1  # rethinks per failed attempt and per thought
     rethink_trace: bool = False  # show the policy a line trace of the first failing test (code)
     early_stop: bool = True  # stop at the first attempt that counts as solved (see require_approval)
     # MCTS: distinct solved attempts that must behave alike on inputs the policy writes before the
@@ -104,9 +107,10 @@ class SearchConfig:
         ``strategy``'s settings over ``fields``."""
         if strategy not in REPO_STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(REPO_STRATEGIES)}")
-        # patches are not run on inputs (confirm 1); hypotheses first (plain_first was chosen on code problems)
+        # patches are not run on inputs (confirm 1); hypotheses first, without fresh attempts beside
+        # them (plain_first and root_widening were chosen on code problems)
         defaults = dict(width=2, max_debug_depth=3, concurrency=2, rethink_cap=1, discriminator_top=3,
-                        require_approval=True, max_iterations=1000, confirm=1, plain_first=False)
+                        require_approval=True, max_iterations=1000, confirm=1, plain_first=False, root_widening=0.0)
         return cls(strategy=strategy, **{**defaults, **fields, **REPO_STRATEGIES[strategy]})
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from treesearch.tree import ROOT
+
 
 class EventLog:
     """Writes each event as one complete line (``events.jsonl``) and keeps it in memory.
@@ -56,12 +58,18 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
     return events
 
 
+def _launched(select: dict[str, Any]) -> list[int]:
+    """The leaves a ``select`` event started expansions on: those selected, and the root once per
+    fresh program (root widening)."""
+    return [*select.get("leaves", []), *[ROOT] * select.get("fresh", 0)]
+
+
 def busy_slots(events: list[dict[str, Any]]) -> dict[str, float]:
     r"""How busy the K slots of a search were, after its first selection (the root alone, while it
     proposes the first thoughts):
 
-    * ``per_select``: the mean over the later ``select`` events of the leaves selected plus the
-      expansions already in flight;
+    * ``per_select``: the mean over the later ``select`` events of the leaves selected (and the
+      fresh programs started on the root) plus the expansions already in flight;
     * ``over_time``: the time average of the expansions in flight, :math:`\frac{1}{T}\int n(t)\,dt`,
       from the second selection to the last commit, each expansion counted from its selection to its
       ``backprop`` or ``release`` (expansions on one leaf end first in, first out).
@@ -70,12 +78,12 @@ def busy_slots(events: list[dict[str, Any]]) -> dict[str, float]:
     selects = [e for e in events if e["type"] == "select"][1:]
     if not selects:
         return {"selects": 0, "per_select": 0.0, "over_time": 0.0}
-    per_select = sum(len(e["leaves"]) + e["in_flight"] for e in selects) / len(selects)
+    per_select = sum(len(_launched(e)) + e["in_flight"] for e in selects) / len(selects)
     changes: list[tuple[float, int]] = []  # (t, +1 launched / -1 ended)
     running: dict[int, int] = {}  # leaf -> expansions in flight on it
     for e in events:
         ended = e.get("selected", []) if e["type"] == "backprop" else e.get("nodes", []) if e["type"] == "release" else []
-        for leaf in e.get("leaves", []) if e["type"] == "select" else []:
+        for leaf in _launched(e) if e["type"] == "select" else []:
             running[leaf] = running.get(leaf, 0) + 1
             changes.append((e["t"], 1))
         for leaf in ended:

@@ -213,14 +213,13 @@ def test_a_jobs_own_error_reaches_the_driver_as_it_is(ray_instance):
 
 async def slow_unless_first(item: int, markers: Path) -> int:
     """Job 0 fails once job 1 is running (Ray may start their workers seconds apart on a busy
-    machine); job 1 would finish 10 s later, leaving a marker, unless it is cancelled (the failure
-    takes seconds to reach the driver and the cancellation to come back when the machine is busy)."""
+    machine); job 1 would finish 3 s later, leaving a marker, unless it is cancelled."""
     if item == 0:
         while not (markers / "started").exists():
             await asyncio.sleep(0.05)
         raise ValueError("the first job fails")
     (markers / "started").touch()
-    await asyncio.sleep(10)
+    await asyncio.sleep(3)
     (markers / str(item)).touch()
     return item
 
@@ -233,7 +232,7 @@ def test_the_remote_jobs_stop_when_the_run_ends_early(ray_instance, tmp_path):
 
     with pytest.raises(ValueError):
         asyncio.run(run_all())
-    time.sleep(11)
+    time.sleep(4)
     assert [p.name for p in tmp_path.iterdir()] == ["started"]  # job 1 was cancelled, not left running
 
 

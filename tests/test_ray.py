@@ -225,7 +225,7 @@ async def slow_unless_first(item: int, markers: Path) -> int:
 
 
 @pytest.mark.xfail(strict=False, reason="quarantined: in the full suite the cancellation of job 1 does not land "
-                   "(3 CI runs of 5 Dec 2026, machine idle once); alone it passes; cause not found yet")
+                   "(3 full-suite runs on 7 Dec 2026, one with the machine idle); alone it passes; cause not found yet")
 def test_the_remote_jobs_stop_when_the_run_ends_early(ray_instance, tmp_path):
     async def run_all() -> None:
         job = functools.partial(slow_unless_first, markers=tmp_path)

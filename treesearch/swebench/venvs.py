@@ -204,9 +204,9 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
     checkout = directory / "checkout"
     started = time.monotonic()
     with open(env.log, "w", encoding="utf-8") as out:
-        def step(argv: list[str] | str, what: str) -> None:
+        def step(argv: list[str] | str, what: str, extra_env: dict[str, str] | None = None) -> None:
             _step(out, argv, checkout, venv=env.venv, failure=f"building the environment {spec.key}: {what} failed",
-                  log=env.log)
+                  log=env.log, extra_env=extra_env)
 
         out.write(f"# environment {spec.key} (harness spec{'' if spec.known else ': default'}), Python {interpreter}\n")
         try:
@@ -240,8 +240,7 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
         constraints = directory / "install-constraints.txt"
         constraints.write_text("".join(f"{pin}\n" for pin in pins), encoding="utf-8")
         out.write(f"# the install below is held to {len(pins)} versions: PIP_CONSTRAINT={constraints}\n")
-        _step(out, install, checkout, venv=env.venv, log=env.log, extra_env={"PIP_CONSTRAINT": str(constraints)},
-              failure=f"building the environment {spec.key}: installing the repository failed")
+        step(install, "installing the repository", extra_env={"PIP_CONSTRAINT": str(constraints)})
         requires = _build_requires(checkout)
         if requires:  # the newest that satisfy them, as pip's build isolation would take, short of today's
             (directory / "constraints.txt").write_text(BUILD_TOOLS_CAP, encoding="utf-8")
@@ -294,8 +293,8 @@ def _install_pins(install: str, python: Path, checkout: Path, report: Path, out:
     environment's pip resolves it from the releases before the cut-off (a dry run, not editable), the
     checkout's own distribution left out; none for another command or a dry run that fails (logged)."""
     words = shlex.split(install)
-    at = words.index("install") if "install" in words else -1
-    if words[:at] not in (["python", "-m", "pip"], ["pip"]) or any(w in ("&&", ";", "||") for w in words):
+    at = words.index("install") if "install" in words else 0
+    if at == 0 or words[:at] not in (["python", "-m", "pip"], ["pip"]) or any(w in ("&&", ";", "||") for w in words):
         out.write(f"# not a single pip install, so not pinned to the cut-off: {install}\n")
         return []
     args = [w for w in words[at + 1:] if w not in ("-e", "--editable")]

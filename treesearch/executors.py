@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import signal
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
@@ -188,8 +190,19 @@ class RayExecutor:
 
 
 def run_job(job: Job, item: Item) -> Result:
-    """The body of a Ray task: the job in this worker's own event loop."""
+    """The body of a Ray task: the job in this worker's own event loop, cancellable."""
+    _heed_interrupts()
     return asyncio.run(job(item))
+
+
+def _heed_interrupts() -> None:
+    """Ray cancels a running task by simulating SIGINT in its worker (``_thread.interrupt_main``),
+    which does nothing while SIGINT is ignored. Workers inherit that from the driver's process, and a
+    shell script's background job (``treesearch eval … &``) starts with SIGINT ignored: its remote jobs
+    would run on after the run stopped waiting for them."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class GlobalBudget:

@@ -192,9 +192,9 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
         replies: dict[str, int] = {}
         programs: dict[str, list[int]] = {}
         for r in rows:
-            for kind, (written, passing) in program_yield(
+            for kind, counts in program_yield(
                     out / label[strategy, budget] / "runs" / f"{safe_name(r['problem_id'])}-s{r['seed']}").items():
-                programs[kind] = [a + b for a, b in zip(programs.get(kind, [0, 0]), (written, passing))]
+                programs[kind] = [a + b for a, b in zip(programs.get(kind, [0, 0, 0, 0]), counts)]
             for kind, count in (r.get("parse_failures") or {}).items():
                 failures[kind] = failures.get(kind, 0) + count
             for kind, count in (r.get("replies") or {}).items():
@@ -209,7 +209,8 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
             "tokens": statistics.fmean(r["tokens"] for r in rows),
             "wall_s": statistics.fmean(r["wall_s"] for r in rows),
             "parse_failures": failures, "replies": replies,
-            "programs": {k: {"written": w, "passed_visible": p} for k, (w, p) in sorted(programs.items())},
+            "programs": {k: {"written": w, "passed_visible": p, "written_after_a_failure": wf, "passed_after_a_failure": pf}
+                         for k, (w, p, wf, pf) in sorted(programs.items())},
         })
     rates = {}
     for row in rows_out:
@@ -226,14 +227,19 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
 def program_yield(run_dir: Path) -> dict[str, list[int]]:
     """What one search's calls for programs bought: per kind of program (``fresh``: written straight
     from the problem; ``planned``: from a thought; ``rethink``: from a rewritten thought; ``debug``: a
-    repair), [written, passing every visible test], read from the run's events (none when the run
-    directory is not on this machine)."""
+    repair), [written, passing every visible test, and the same two for the programs judged while the
+    search still had none passing and one had failed], read from the run's events (none when the run
+    directory is not on this machine).
+
+    The last two are what the search's choices decide: a first program passes or fails whatever the
+    strategy, and once one passes the search stops or only confirms it."""
     events = run_dir / "events.jsonl"
     if not events.exists():
         return {}
     thoughts: set[int] = set()
     kinds: dict[int, str] = {}
-    passed: dict[int, bool] = {}
+    out: dict[str, list[int]] = {}
+    failed = solved = False
     for line in events.read_text().splitlines():
         event = json.loads(line)
         if event["type"] == "add" and event["kind"] == "thought":
@@ -241,13 +247,15 @@ def program_yield(run_dir: Path) -> dict[str, list[int]]:
         elif event["type"] == "add":
             kind = {"code": "planned" if event["parent"] in thoughts else "fresh"}.get(event["kind"], event["kind"])
             kinds.update(dict.fromkeys(event["nodes"], kind))
-        elif event["type"] == "evaluate":
-            passed[event["node"]] = event["total"] > 0 and event["passed"] == event["total"]
-    out: dict[str, list[int]] = {}
-    for node, kind in kinds.items():
-        counts = out.setdefault(kind, [0, 0])
-        counts[0] += 1
-        counts[1] += int(passed.get(node, False))
+            out.setdefault(kind, [0, 0, 0, 0])[0] += len(event["nodes"])
+        elif event["type"] == "evaluate" and event["node"] in kinds:
+            counts = out[kinds[event["node"]]]
+            passes = event["total"] > 0 and event["passed"] == event["total"]
+            counts[1] += passes
+            if failed and not solved:
+                counts[2] += 1
+                counts[3] += passes
+            solved, failed = solved or passes, failed or not passes
     return out
 
 
@@ -272,11 +280,13 @@ def print_table(summary: dict[str, Any]) -> None:
             print(f"  {d['problem_id']} (seed {d['seed']}): {', '.join(winners)}")
     if any(row.get("programs") for row in summary["rows"]):
         print("programs passing every visible test / programs written, per kind (fresh: from the problem, planned: "
-              "from a thought, rethink: from a rewritten thought, debug: a repair):")
+              "from a thought, rethink: from a rewritten thought, debug: a repair); in brackets, of the programs "
+              "judged while none passed yet and one had failed:")
         for row in summary["rows"]:
             if row.get("programs"):
                 print(f"  {row['strategy']}-b{row['budget']}: " + ", ".join(
-                    f"{k} {v['passed_visible']}/{v['written']}" for k, v in row["programs"].items()))
+                    f"{k} {v['passed_visible']}/{v['written']} ({v['passed_after_a_failure']}/{v['written_after_a_failure']})"
+                    for k, v in row["programs"].items()))
     if summary.get("parse_failure_rates"):
         print("unusable replies per call kind, all rows: " + ", ".join(
             f"{kind} {r['unusable']}/{r['replies']} ({r['rate']:.1%})" for kind, r in summary["parse_failure_rates"].items()))

@@ -94,5 +94,8 @@ def test_program_yield_counts_programs_per_kind_from_a_runs_events(tmp_path):
               {"type": "add", "parent": 1, "kind": "debug", "nodes": [6]},
               {"type": "evaluate", "node": 6, "passed": 0, "total": 0}]
     (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    assert program_yield(tmp_path) == {"fresh": [1, 0], "planned": [1, 1], "rethink": [1, 0], "debug": [1, 0]}
+    # [written, passing; the same while none passed yet and one had failed]: only the planned program
+    # came after a failure and before a pass
+    assert program_yield(tmp_path) == {"fresh": [1, 0, 0, 0], "planned": [1, 1, 1, 1], "rethink": [1, 0, 0, 0],
+                                       "debug": [1, 0, 0, 0]}
     assert program_yield(tmp_path / "elsewhere") == {}

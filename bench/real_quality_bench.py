@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 import statistics
@@ -153,7 +154,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chunk = problems[first:first + args.round]
         for strategy, budget in configs:
             settings = settings_for(strategy, budget, args.model, seeds, args.workers, args.set)
-            asyncio.run(run_eval(chunk, settings, out / run_name(strategy, budget, args.tag)))
+            asyncio.run(run_eval(chunk, settings, out / run_name(strategy, budget, args.tag),
+                                 on_record=functools.partial(_problem_done, f"{strategy} @ {budget}")))
             _progress(f"{min(first + args.round, len(problems))}/{len(problems)} problems: {strategy} @ {budget} done "
                       f"({time.monotonic() - started:.0f} s)")
     return summarise(out, configs, ids, seeds, args.model, args.tag)
@@ -326,6 +328,12 @@ def _setting(text: str) -> tuple[str, Any]:
         return field, json.loads(value)
     except json.JSONDecodeError:
         return field, value
+
+
+def _problem_done(config: str, record: dict[str, Any]) -> None:
+    verdict = "passes" if record["passed_base"] else "fails"
+    _progress(f"  {config}: {record['problem_id']} (seed {record['seed']}) {verdict} the hidden tests, "
+              f"{record['llm_calls']} calls, {record['wall_s']:.0f} s, {record['stopped_because']}")
 
 
 def _progress(message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +33,19 @@ def test_smaller_budgets_run_first_so_larger_ones_replay_their_calls():
 @needs_data
 def test_quick_runs_resume_without_searching_again(tmp_path):
     command = [sys.executable, str(REPO / "bench" / "real_quality_bench.py"), "--quick", "--json", "--out", str(tmp_path)]
-    first = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=300).stdout)
+    first_run = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+    first = json.loads(first_run.stdout)
     assert first["simulated"] and first["problems_finished"] == 4
+    # each finished problem is shown as it lands, also when stderr is not a terminal
+    assert len(re.findall(r"mcts @ 4: \S+ \(seed 0\) (?:passes|fails) the hidden tests, \d+ calls", first_run.stderr)) == 4
     assert {(r["strategy"], r["budget"]) for r in first["rows"]} == {
         ("single", 1), *((s, 4) for s in ("best_of_n", "self_debug", "beam", "mcts", "s_star"))}
     results = tmp_path / "quick" / "sim" / "dev" / "mcts-b4" / "results.jsonl"
     before = results.read_bytes()
-    again = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=300).stdout)
+    again_run = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+    again = json.loads(again_run.stdout)
     assert results.read_bytes() == before and again["rows"] == first["rows"]  # nothing searched twice
+    assert "the hidden tests" not in again_run.stderr
     assert (tmp_path / "quick" / "sim" / "dev" / "pass_at_1_vs_calls.svg").read_text().startswith("<svg")
 
 

@@ -45,7 +45,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.machine_info import cores, cpu_model  # noqa: E402
-from treesearch.evaluation import EvalSettings, ResultsFile, load_dataset, run_eval  # noqa: E402
+from treesearch.evaluation import (  # noqa: E402
+    EvalSettings,
+    ResultsFile,
+    engines_of,
+    load_dataset,
+    mixed_engines_warning,
+    run_eval,
+)
 from treesearch.export.files import safe_name  # noqa: E402
 
 SEED = 2026
@@ -210,7 +217,7 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
             "calls": statistics.fmean(r["llm_calls"] for r in rows),
             "tokens": statistics.fmean(r["tokens"] for r in rows),
             "wall_s": statistics.fmean(r["wall_s"] for r in rows),
-            "parse_failures": failures, "replies": replies,
+            "parse_failures": failures, "replies": replies, "engines": engines_of(rows),
             "programs": {k: {"written": w, "passed_visible": p, "written_after_a_failure": wf, "passed_after_a_failure": pf}
                          for k, (w, p, wf, pf) in sorted(programs.items())},
         })
@@ -275,6 +282,9 @@ def print_table(summary: dict[str, Any]) -> None:
                              for k, v in sorted(row["parse_failures"].items())) or "none"
         print(f"{row['strategy']:<11}{row['budget']:>7}{row['n']:>5}{row['pass@1']:>9.1%}{row['std']:>7.3f}{plus:>8}"
               f"{row['calls']:>7.1f}{row['tokens']:>8.0f}{row['wall_s']:>8.1f}  {failures}")
+    for row in summary["rows"]:
+        if warning := mixed_engines_warning(row.get("engines", [])):
+            print(f"warning: {row['strategy']}-b{row['budget']}: {warning}")
     if summary.get("disagreements"):
         print("problems the configurations disagree on (the ones that pass):")
         for d in summary["disagreements"]:

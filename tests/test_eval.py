@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.data_marks import data_available, needs_data
-from treesearch.evaluation import EvalSettings, ResultsFile, pass_at_k, summarise
+from treesearch.evaluation import EvalSettings, ResultsFile, engine_fingerprint, pass_at_k, summarise
 
 pytestmark = pytest.mark.timeout(300)
+REPO = Path(__file__).resolve().parents[1]
 
 
 
@@ -63,6 +65,38 @@ def test_eval_resumes_after_sigkill_without_loss_or_duplication(tmp_path):
     again = subprocess.run(eval_command(out, "--seed", "0", "--seed", "1"), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0
     assert read_records(results) == records  # nothing left to do: nothing re-run
+
+
+@needs_data
+def test_a_run_resumed_under_another_engine_says_so(tmp_path):
+    out = tmp_path / "eval"
+    first = subprocess.run(eval_command(out, "--limit", "2"), capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "versions of the engine" not in first.stdout
+    records = read_records(out / "results.jsonl")
+    assert {r["engine"] for r in records} == {engine_fingerprint()}
+    records[0]["engine"] = "0" * 12  # as if made before the engine changed
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    resumed = subprocess.run(eval_command(out, "--limit", "3"), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "made by 2 versions of the engine" in " ".join(resumed.stdout.split())
+    assert json.loads((out / "summary.json").read_text())["engines"] == sorted(["0" * 12, engine_fingerprint()])
+
+
+def test_the_engine_fingerprint_follows_the_prompts(tmp_path):
+    for package in ("treesearch", "policies", "value_models"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    fingerprint = [sys.executable, "-c", "from treesearch.evaluation import engine_fingerprint; print(engine_fingerprint())"]
+
+    def run() -> str:
+        env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+        return subprocess.run(fingerprint, capture_output=True, text=True, check=True, cwd=tmp_path, env=env).stdout.strip()
+
+    assert run() == engine_fingerprint()  # the copy is the same engine
+    prompt = tmp_path / "policies" / "prompts" / "code.txt"
+    prompt.write_text(prompt.read_text() + "Be brief.\n")
+    assert run() != engine_fingerprint()
 
 
 def test_torn_last_line_is_dropped_and_cut(tmp_path):

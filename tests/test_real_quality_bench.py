@@ -68,16 +68,22 @@ def test_settings_runs_are_kept_apart_under_their_tag(tmp_path):
 def test_the_table_of_finished_runs_needs_no_model_and_names_the_problems_they_disagree_on(tmp_path, capsys):
     from bench.real_quality_bench import main
 
-    def record(problem: str, passed: bool, calls: int) -> str:
+    def record(problem: str, passed: bool, calls: int, engine: str) -> str:
         return json.dumps({"problem_id": problem, "seed": 0, "passed_base": passed, "passed_plus": None,
                            "llm_calls": calls, "tokens": 100 * calls, "wall_s": 1.0, "parse_failures": {},
-                           "replies": {"code": calls}})
+                           "replies": {"code": calls}, "engine": engine})
 
     runs = tmp_path / "local_qwen2.5-coder-0.5b" / "dev"
-    for name, outcomes in {"single-b1": [True, False, False], "mcts-b4": [True, True]}.items():
+    # mcts-b4 was resumed under a changed engine
+    for name, outcomes, engines in [("single-b1", [True, False, False], ["a"] * 3), ("mcts-b4", [True, True], ["a", "b"])]:
         (runs / name).mkdir(parents=True)
-        (runs / name / "results.jsonl").write_text(
-            "".join(record(p, ok, 1 if name == "single-b1" else 4) + "\n" for p, ok in zip(DEV, outcomes)))
+        (runs / name / "results.jsonl").write_text("".join(
+            record(p, ok, 1 if name == "single-b1" else 4, engine) + "\n" for p, ok, engine in zip(DEV, outcomes, engines)))
+    assert main(["--table", "--subset", "dev", "--strategies", "single", "mcts", "--budgets", "4",
+                 "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "warning: mcts-b4: these results were made by 2 versions of the engine (a, b)" in table
+    assert "single-b1: these" not in table
     assert main(["--table", "--subset", "dev", "--strategies", "single", "mcts", "--budgets", "4",
                  "--out", str(tmp_path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -333,6 +333,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
 def _print_summary(console: Any, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
+    from treesearch.evaluation import mixed_engines_warning
+
     table = Table(title=f"{summary['dataset']} — model {summary['model']}, strategy {summary['strategy']}, "
                         f"budget {summary['budget']} calls, seeds {summary['seeds']}")
     table.add_column("tests")
@@ -347,6 +349,8 @@ def _print_summary(console: Any, summary: dict[str, Any]) -> None:
                       " ".join(f"{100 * v:.1f}%" for v in s["pass@1_per_seed"].values()),
                       " ".join(f"@{k}: {100 * v:.1f}%" for k, v in s["pass@k"].items()))
     console.print(table)
+    if warning := mixed_engines_warning(summary.get("engines", [])):
+        console.print(f"[yellow]warning: {warning}[/]", highlight=False)
     pp = summary.get("per_problem")
     if pp:
         console.print(f"per problem: {pp['llm_calls']:.1f} LLM calls, {pp['tokens']:.0f} tokens, "

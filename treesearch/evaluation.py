@@ -17,6 +17,8 @@ for :math:`k \le n`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import math
 import os
 import statistics
@@ -165,8 +167,24 @@ async def search_and_judge(item: tuple[CodeProblem, int], settings: EvalSettings
         "rethinks_tried": stats["rethinks_tried"], "rethinks_helped": stats["rethinks_helped"],
         "parse_failures": stats["parse_failures"], "replies": stats.get("replies", {}),
         "stopped_because": result.stopped_because, "model": result.model, "strategy": result.strategy,
-        "budget": settings.budget,
+        "budget": settings.budget, "engine": engine_fingerprint(),
     }
+
+
+@functools.cache
+def engine_fingerprint() -> str:
+    """12 hex digits of the SHA-256 of the engine's code and prompts (the ``treesearch``, ``policies``
+    and ``value_models`` packages, ``.py`` and ``.txt``). Each result records it, so that a run
+    resumed under a changed engine can be told from one made by a single engine throughout."""
+    digest = hashlib.sha256()
+    for package in ("treesearch", "policies", "value_models"):
+        spec = importlib.util.find_spec(package)  # located, not imported: the engine does not load its plugins here
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            root = Path(location)
+            for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".txt") and "__pycache__" not in p.parts):
+                digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @functools.cache
@@ -195,6 +213,7 @@ def summarise(records: list[dict[str, Any]], settings: EvalSettings, problem_ids
         "dataset": settings.dataset, "model": settings.model, "strategy": settings.strategy,
         "budget": settings.budget, "seeds": list(settings.seeds), "problems": len(wanted), "records": len(rows),
         "simulated": settings.model == "sim",
+        "engines": engines_of(rows),
     }
     for suite in ("base", "plus"):
         key = f"passed_{suite}"
@@ -231,6 +250,18 @@ def summarise(records: list[dict[str, Any]], settings: EvalSettings, problem_ids
         costs = [r["cost_usd"] for r in rows]
         summary["cost_usd_total"] = None if any(c is None for c in costs) else sum(costs)
     return summary
+
+
+def engines_of(records: list[dict[str, Any]]) -> list[str]:
+    """The engine fingerprints the records were made by (records from before fingerprints: none)."""
+    return sorted({r["engine"] for r in records if r.get("engine")})
+
+
+def mixed_engines_warning(engines: list[str]) -> str | None:
+    if len(engines) < 2:
+        return None
+    return (f"these results were made by {len(engines)} versions of the engine ({', '.join(engines)}): the run was "
+            "resumed after the engine changed; a new --out measures one version")
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> None:

@@ -241,15 +241,18 @@ def program_yield(run_dir: Path) -> dict[str, list[int]]:
     directory is not on this machine).
 
     The last two are what the search's choices decide: a first program passes or fails whatever the
-    strategy, and once one passes the search stops or only confirms it."""
+    strategy, and once one passes the search stops or only confirms it. A search killed and run again
+    appends to the same events: only its last start counts."""
     events = run_dir / "events.jsonl"
     if not events.exists():
         return {}
+    lines = events.read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if json.loads(line)["type"] == "start"]
     thoughts: set[int] = set()
     kinds: dict[int, str] = {}
     out: dict[str, list[int]] = {}
     failed = solved = False
-    for line in events.read_text().splitlines():
+    for line in lines[starts[-1] if starts else 0:]:
         event = json.loads(line)
         if event["type"] == "add" and event["kind"] == "thought":
             thoughts.update(event["nodes"])

@@ -96,7 +96,9 @@ def test_the_table_of_finished_runs_needs_no_model_and_names_the_problems_they_d
 def test_program_yield_counts_programs_per_kind_from_a_runs_events(tmp_path):
     from bench.real_quality_bench import program_yield
 
-    events = [{"type": "add", "parent": 0, "kind": "code", "nodes": [1]},
+    killed = [{"type": "start"}, {"type": "add", "parent": 0, "kind": "code", "nodes": [1]},
+              {"type": "evaluate", "node": 1, "passed": 0, "total": 2}]  # a first try, killed
+    events = killed + [{"type": "start"}, {"type": "add", "parent": 0, "kind": "code", "nodes": [1]},
               {"type": "evaluate", "node": 1, "passed": 0, "total": 2},
               {"type": "add", "parent": 0, "kind": "thought", "nodes": [2, 3]},
               {"type": "add", "parent": 2, "kind": "code", "nodes": [4]},

@@ -48,14 +48,19 @@ from bench.machine_info import cores, cpu_model  # noqa: E402
 from treesearch.evaluation import (  # noqa: E402
     EvalSettings,
     ResultsFile,
+    engine_fingerprint,
     engines_of,
     load_dataset,
     mixed_engines_warning,
+    process_sandbox,
     run_eval,
 )
 from treesearch.export.files import safe_name  # noqa: E402
+from treesearch.judgement import judge  # noqa: E402
 
 SEED = 2026
+REJUDGED = "rejudged.jsonl"
+VERDICT = ("passed_base", "passed_plus")
 DEV = ['HumanEval/5', 'HumanEval/40', 'HumanEval/133', 'HumanEval/118', 'HumanEval/21', 'HumanEval/24',
        'HumanEval/132', 'HumanEval/158', 'HumanEval/10', 'HumanEval/130', 'HumanEval/163', 'HumanEval/1',
        'Mbpp/250', 'Mbpp/237', 'Mbpp/437', 'Mbpp/765', 'Mbpp/796', 'Mbpp/57', 'Mbpp/234', 'Mbpp/618',
@@ -174,11 +179,43 @@ def run_name(strategy: str, budget: int, tag: str | None = None) -> str:
     return f"{strategy}-b{budget}" + (f"-{tag}" if tag and strategy != "single" else "")
 
 
+def finished_records(row: Path) -> list[dict[str, Any]]:
+    """A row's ``results.jsonl``, each verdict replaced by its latest in ``rejudged.jsonl``."""
+    verdicts = {(r["problem_id"], r["seed"]): r for r in ResultsFile(row / REJUDGED).records}
+    return [{**r, **{k: verdicts[r["problem_id"], r["seed"]][k] for k in VERDICT}}
+            if (r["problem_id"], r["seed"]) in verdicts else r for r in ResultsFile(row / "results.jsonl").records]
+
+
+async def rejudge(row: Path, problems: dict[str, Any]) -> list[dict[str, Any]]:
+    """Judge each finished final program of ``row`` again under this engine's judge (those whose run
+    directory is on this machine, not yet judged by this engine), appending the verdicts to
+    ``rejudged.jsonl`` (``results.jsonl`` is left as it was written); returns those that changed."""
+    rejudged = ResultsFile(row / REJUDGED)
+    engine = engine_fingerprint()
+    done = {(r["problem_id"], r["seed"]) for r in rejudged.records if r["engine"] == engine}
+    sandbox = process_sandbox()
+    changed = []
+    for record in finished_records(row):
+        key = (record["problem_id"], record["seed"])
+        result = row / "runs" / f"{safe_name(key[0])}-s{key[1]}" / "result.json"
+        if key in done or key[0] not in problems or not result.exists():
+            continue
+        best = json.loads(result.read_text()).get("best")
+        verdict = await judge(problems[key[0]], best["code"] if best else None, sandbox)
+        new = {"problem_id": key[0], "seed": key[1], "passed_base": verdict.passed_base,
+               "passed_plus": verdict.passed_plus, "engine": engine}
+        rejudged.append(new)
+        if any(new[k] != record[k] for k in VERDICT):
+            changed.append({**new, "was": {k: record[k] for k in VERDICT}})
+            _progress(f"  {row.name}: {key[0]} (seed {key[1]}) was {[record[k] for k in VERDICT]}, "
+                      f"now {[new[k] for k in VERDICT]}")
+    return changed
+
+
 def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: tuple[int, ...],
               model: str, tag: str | None = None) -> dict[str, Any]:
     """The table over the problems every configuration has finished for every seed."""
-    records = {c: [r for r in ResultsFile(out / run_name(*c, tag) / "results.jsonl").records if r["seed"] in seeds]
-               for c in configs}
+    records = {c: [r for r in finished_records(out / run_name(*c, tag)) if r["seed"] in seeds] for c in configs}
     finished = set(ids)
     for rows in records.values():
         finished &= {p for p in ids if all(any(r["problem_id"] == p and r["seed"] == s for r in rows) for s in seeds)}
@@ -371,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", help="names the runs made with --set (run directories and rows get -TAG)")
     parser.add_argument("--table", action="store_true",
                         help="only the table of what is finished under --out (no model call; a run may be going on)")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="judge the finished final programs under --out again with this engine's judge "
+                             "(verdicts to rejudged.jsonl; no model call), then print the table")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -381,7 +421,12 @@ def main(argv: list[str] | None = None) -> int:
         args.model, args.subset, args.limit, args.budgets = "sim", "dev", 4, [4]
         args.out = args.out / "quick"
     out = args.out / args.model.replace("/", "_") / args.subset
-    if args.table:
+    if args.rejudge:
+        problems = {p.id: p for p in load_problems(chosen_ids(args), args.data_dir)}
+        for config in chosen_configs(args):
+            changed = asyncio.run(rejudge(out / run_name(*config, args.tag), problems))
+            _progress(f"{run_name(*config, args.tag)}: {len(changed)} verdicts changed")
+    if args.table or args.rejudge:
         summary = summarise(out, chosen_configs(args), chosen_ids(args), tuple(args.seeds), args.model, args.tag)
     else:
         summary = run(args)

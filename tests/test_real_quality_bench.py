@@ -113,3 +113,27 @@ def test_program_yield_counts_programs_per_kind_from_a_runs_events(tmp_path):
     assert program_yield(tmp_path) == {"fresh": [1, 0, 0, 0], "planned": [1, 1, 1, 1], "rethink": [1, 0, 0, 0],
                                        "debug": [1, 0, 0, 0]}
     assert program_yield(tmp_path / "elsewhere") == {}
+
+
+@needs_data
+def test_rejudge_replaces_a_verdict_beside_the_record_and_once_per_engine(tmp_path, capsys):
+    from bench.real_quality_bench import load_problems, main
+
+    problem = load_problems(DEV[:1], None)[0]
+    row = tmp_path / "sim" / "dev" / "single-b1"
+    run = row / "runs" / f"{problem.id.replace('/', '_')}-s0"
+    run.mkdir(parents=True)
+    (run / "result.json").write_text(json.dumps({"best": {"code": problem.reference}}))
+    written = json.dumps({"problem_id": problem.id, "seed": 0, "passed_base": False, "passed_plus": False,
+                          "llm_calls": 1, "tokens": 10, "wall_s": 1.0, "parse_failures": {}}) + "\n"
+    (row / "results.jsonl").write_text(written)  # as judged wrongly (say, out of time on a busy machine)
+    command = ["--rejudge", "--model", "sim", "--subset", "dev", "--limit", "1", "--strategies", "single",
+               "--out", str(tmp_path), "--json"]
+
+    assert main(command) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [(r["strategy"], r["pass@1"], r["pass@1_plus"]) for r in summary["rows"]] == [("single", 1.0, 1.0)]
+    assert (row / "results.jsonl").read_text() == written  # the record stays as it was written
+    rejudged = (row / "rejudged.jsonl").read_text()
+    assert json.loads(rejudged)["passed_base"] is True
+    assert main(command) == 0 and (row / "rejudged.jsonl").read_text() == rejudged  # judged once per engine

@@ -167,8 +167,9 @@ GREET_TESTS = (
 GREET = RepoSpec(
     repo="acme/greet",
     base={
-        "pyproject.toml": ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
-                           '[project]\nname = "greet"\nversion = "0.1.0"\n\n'
+        # pluggy<1: a build requirement that would replace the pluggy pytest needs (>=1.5) in the environment
+        "pyproject.toml": ('[build-system]\nrequires = ["setuptools>=61", "pluggy<1"]\n'
+                           'build-backend = "setuptools.build_meta"\n\n[project]\nname = "greet"\nversion = "0.1.0"\n\n'
                            '[tool.setuptools.packages.find]\nwhere = ["src"]\n'),
         "src/greet/__init__.py": GREET_MODULE,
         "tests/test_greet.py": GREET_TESTS,

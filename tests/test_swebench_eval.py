@@ -67,6 +67,11 @@ def test_gold_resolves_empty_does_not_in_an_editable_src_layout_environment(setu
     assert online["status"] == "needs_network" and online["detail"]
     log = (tmp_path / "gold" / "instances" / "acme__greet-1" / "test_output.txt").read_text()
     assert "4 passed" in log or "5 passed" in log
+    # greet's build requirement pluggy<1 was left out: the environment kept the pluggy its pytest needs
+    (built,) = [d for d in (root / "envs").iterdir() if d.is_dir() and d.name.startswith("acme__greet")]
+    (pluggy,) = [p for p in json.loads((built / "env.json").read_text())["packages"] if p.startswith("pluggy==")]
+    assert int(pluggy.split("==")[1].split(".")[0]) >= 1
+    assert "# left out: pluggy<1: pip found no version of it beside the versions the environment holds" in (built / "build.log").read_text()
 
     empty = predictions(tmp_path / "empty.jsonl", [(i["instance_id"], "") for i in inst.values()])
     assert swebench_eval(setup, empty, tmp_path / "empty") == 1

@@ -57,6 +57,7 @@ BUILD_TIMEOUT_S = 1800.0
 # dropped it) and importable without the UserWarning of 80, which tests run with -W error turn into
 # failures (pytest's own).
 BUILD_TOOLS_CAP = "setuptools<70\n"
+BUILD_TOOLS = ("pip", "setuptools", "wheel")  # what a build requirement may move in the environment
 OVERLAY_TIMEOUT_S = 600.0
 # pip must not stop to ask, nor spend a request on its own version, nor take a release newer than the
 # harness's (a pip older than 26 ignores the option: each environment's pip is upgraded first).
@@ -242,10 +243,20 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
         out.write(f"# the install below is held to {len(pins)} versions: PIP_CONSTRAINT={constraints}\n")
         step(install, "installing the repository", extra_env={"PIP_CONSTRAINT": str(constraints)})
         requires = _build_requires(checkout)
-        if requires:  # the newest that satisfy them, as pip's build isolation would take, short of today's
-            (directory / "constraints.txt").write_text(BUILD_TOOLS_CAP, encoding="utf-8")
-            step([*pip, "--upgrade", "-c", str(directory / "constraints.txt"), *requires],
-                 "installing the build requirements")
+        if requires:  # the newest that satisfy them, as pip's build isolation would take, short of today's,
+            # and never in place of a version the environment holds besides the build tools: isolation
+            # keeps them apart (astropy's oldest-supported-numpy would put numpy 1.19.3 under the
+            # spec's pyerfa, built for the spec's numpy 1.25.2)
+            held = [line for name, line in _held_versions(env.python).items() if name not in BUILD_TOOLS]
+            (directory / "constraints.txt").write_text(BUILD_TOOLS_CAP + "".join(f"{line}\n" for line in held),
+                                                       encoding="utf-8")
+            for requirement in requires:
+                try:
+                    step([*pip, "--upgrade", "-c", str(directory / "constraints.txt"), requirement],
+                         f"installing the build requirement {requirement}")
+                except EnvBuildError:
+                    out.write(f"# left out: {requirement}: pip found no version of it beside the versions the "
+                              "environment holds\n")
         names = _editable_names(env.python, checkout)
         if not names:
             raise EnvBuildError(f"building the environment {spec.key}: the install left no editable package of the "
@@ -325,6 +336,18 @@ def _requirements(spec: HarnessSpec, checkout: Path) -> str:
                     lines.append(line)
             return "\n".join(lines) + "\n"
     raise EnvBuildError(f"none of {', '.join(spec.requirement_paths)} is in {spec.repo} at the setup commit")
+
+
+def _held_versions(python: Path) -> dict[str, str]:
+    """``name==version`` of each installed distribution (editable ones left out), by project name."""
+    freeze = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
+                            text=True, env={**os.environ, **PIP_ENV}).stdout
+    return {_project(line): line for line in freeze.splitlines() if "==" in line and not line.startswith("#")}
+
+
+def _project(requirement: str) -> str:
+    """The normalised project name a requirement line starts with (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0]).lower()
 
 
 def _build_requires(checkout: Path) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from treesearch.sandbox.command import CommandRunner
 from treesearch.sandbox.limits import Limits
 from treesearch.swebench.actions import Action, execute
 from treesearch.swebench.checks import RepoChecker
-from treesearch.swebench.environment import RepoEnvironment
+from treesearch.swebench.environment import RepoEnvironment, WorkspaceError
 from treesearch.swebench.local_eval import local_eval
 from treesearch.swebench.problem import RepoProblem
 from treesearch.swebench.repos import RepoSourceError, find_repository, require_commit
@@ -197,3 +198,29 @@ def test_a_prediction_applies_with_git_apply(repos, tmp_path):
     subprocess.run(["git", "clone", "-q", str(root / "acme__calc"), str(clone)], check=True)
     subprocess.run(["git", "checkout", "-q", instances["calc"]["base_commit"]], cwd=clone, check=True)
     subprocess.run(["git", "apply", "--check", "-"], cwd=clone, input=instances["calc"]["patch"], text=True, check=True)
+
+
+def test_a_copy_without_some_of_the_commits_files_is_named_as_such(tmp_path, runner):
+    # a snapshot that left out its largest files: git alone says "Could not reset index file"
+    problem = RepoProblem.from_dict(build_instance(tmp_path, CALC))
+    source = find_repository(problem.repo, tmp_path)
+    git_ = lambda *a, **k: subprocess.run(["git", *a], cwd=source, capture_output=True, check=True, **k)  # noqa: E731
+    blob = git_("rev-parse", f"{problem.base_commit}:calc/core.py", text=True).stdout.strip()
+    objects = Path(git_("rev-parse", "--git-path", "objects", text=True).stdout.strip())
+    objects = objects if objects.is_absolute() else source / objects
+    for pack in list((objects / "pack").glob("*.pack")):  # every object loose, so that one can go
+        moved = pack.rename(tmp_path / pack.name)
+        pack.with_suffix(".idx").unlink()
+        git_("unpack-objects", "-q", input=moved.read_bytes())
+    (objects / blob[:2] / blob[2:]).unlink()
+    env = RepoEnvironment(source, problem.base_commit, runner, 1).open()
+
+    async def go():
+        async with env.worktree():
+            pass
+
+    try:
+        with pytest.raises(WorkspaceError, match=r"lacks 1 of its files \(calc/core\.py\), an incomplete copy"):
+            asyncio.run(go())
+    finally:
+        env.close()

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from treesearch.sandbox.command import CommandResult, CommandRunner
 from treesearch.sandbox.limits import Limits
 from treesearch.swebench.patches import is_test_path, parse_patch
-from treesearch.swebench.repos import GitError, git
+from treesearch.swebench.repos import GitError, git, missing_files
 from treesearch.swebench.venvs import InstanceEnv, Overlay
 
 SCRATCH = ".treesearch"
@@ -221,7 +221,11 @@ class RepoEnvironment:
             try:
                 git("worktree", "add", "--detach", "--force", "--quiet", str(path), self.base_commit, cwd=self.repo)
             except GitError as e:
-                raise WorkspaceError(f"cannot make a worktree at {self.base_commit[:12]}: {e}") from e
+                missing = missing_files(self.repo, self.base_commit)
+                why = (f"the repository at {self.repo} lacks {len(missing)} of its files "
+                       f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}), an incomplete copy: "
+                       f"clone it in full" if missing else str(e))
+                raise WorkspaceError(f"cannot make a worktree at {self.base_commit[:12]}: {why}") from e
         tree = Worktree(path, self.base_commit, self.runner)
         if self.instance_env is not None:
             tree.install(self.instance_env, self.workdir / f"env-{path.name.removeprefix('wt-')}")

@@ -93,6 +93,21 @@ def require_commit(source: Path, commit: str, repo: str) -> None:
         ) from None
 
 
+def missing_files(source: Path, commit: str) -> list[str]:
+    """Paths of ``commit``'s tree whose objects ``source`` lacks (a copy without its largest files, or a
+    partial clone; without fetching them)."""
+    try:
+        absent = [line[1:] for line in git("rev-list", "--objects", "--no-object-names", "--missing=print",
+                                           "--no-walk", commit, cwd=source).splitlines() if line.startswith("?")]
+        if not absent:
+            return []
+        listing = git("ls-tree", "-r", "--full-tree", commit, cwd=source).splitlines()
+    except GitError:
+        return []
+    wanted = set(absent)
+    return [line.split("\t", 1)[1] for line in listing if line.split()[2] in wanted] or absent
+
+
 def _is_git_repository(path: Path) -> bool:
     try:
         git("rev-parse", "--git-dir", cwd=path, timeout=30.0)

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from packaging.utils import canonicalize_name
+
 from treesearch.swebench.repos import GitError, git
 from treesearch.swebench.specs import PACKAGES_BEFORE, HarnessSpec
 
@@ -339,15 +341,10 @@ def _requirements(spec: HarnessSpec, checkout: Path) -> str:
 
 
 def _held_versions(python: Path) -> dict[str, str]:
-    """``name==version`` of each installed distribution (editable ones left out), by project name."""
+    """``name==version`` of each installed distribution (editable ones left out), by canonical name."""
     freeze = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
                             text=True, env={**os.environ, **PIP_ENV}).stdout
-    return {_project(line): line for line in freeze.splitlines() if "==" in line and not line.startswith("#")}
-
-
-def _project(requirement: str) -> str:
-    """The normalised project name a requirement line starts with (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0]).lower()
+    return {canonicalize_name(line.split("==", 1)[0]): line for line in freeze.splitlines() if "==" in line}
 
 
 def _build_requires(checkout: Path) -> list[str]:

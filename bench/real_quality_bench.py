@@ -430,13 +430,15 @@ def main(argv: list[str] | None = None) -> int:
         summary = summarise(out, chosen_configs(args), chosen_ids(args), tuple(args.seeds), args.model, args.tag)
     else:
         summary = run(args)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        write_plot(summary, out / "pass_at_1_vs_calls.svg")
+        # the calibration shares the subset's directory (and its greedy row), not the subset's summary
+        (out / ("calibration.json" if args.calibrate else "summary.json")).write_text(json.dumps(summary, indent=2) + "\n")
+        if not args.calibrate:
+            write_plot(summary, out / "pass_at_1_vs_calls.svg")
     if args.json:
         print(json.dumps(summary))
     else:
         print_table(summary)
-        if not args.table:
+        if not (args.table or args.calibrate):
             print(f"plot: {out / 'pass_at_1_vs_calls.svg'}")
     return 0
 

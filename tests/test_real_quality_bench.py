@@ -47,6 +47,13 @@ def test_quick_runs_resume_without_searching_again(tmp_path):
     assert results.read_bytes() == before and again["rows"] == first["rows"]  # nothing searched twice
     assert "the hidden tests" not in again_run.stderr
     assert (tmp_path / "quick" / "sim" / "dev" / "pass_at_1_vs_calls.svg").read_text().startswith("<svg")
+    # a calibration beside the subset's runs keeps its own summary and leaves the subset's as it was
+    summary = tmp_path / "quick" / "sim" / "dev" / "summary.json"
+    subset_summary = summary.read_bytes()
+    calibration = subprocess.run([*command, "--calibrate"], capture_output=True, text=True, check=True,
+                                 timeout=300)
+    assert json.loads(calibration.stdout)["rows"][0]["strategy"] == "single" and summary.read_bytes() == subset_summary
+    assert json.loads((summary.parent / "calibration.json").read_text())["problems"] == 4
 
 
 @needs_data

@@ -249,7 +249,8 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
             # and never in place of a version the environment holds besides the build tools: isolation
             # keeps them apart (astropy's oldest-supported-numpy would put numpy 1.19.3 under the
             # spec's pyerfa, built for the spec's numpy 1.25.2)
-            held = [line for name, line in _held_versions(env.python).items() if name not in BUILD_TOOLS]
+            held = [line for line in _freeze(env.python, "--exclude-editable")
+                    if "==" in line and canonicalize_name(line.split("==", 1)[0]) not in BUILD_TOOLS]
             (directory / "constraints.txt").write_text(BUILD_TOOLS_CAP + "".join(f"{line}\n" for line in held),
                                                        encoding="utf-8")
             for requirement in requires:
@@ -264,12 +265,12 @@ def _build(spec: HarnessSpec, directory: Path, source: Path, setup_commit: str) 
             raise EnvBuildError(f"building the environment {spec.key}: the install left no editable package of the "
                                 "repository to take out again", env.log)
         step([str(env.python), "-m", "pip", "uninstall", "-y", *names], "taking the repository's own package out")
-        freeze = subprocess.run([str(env.python), "-m", "pip", "freeze"], capture_output=True, text=True).stdout
+        freeze = _freeze(env.python)
         out.write(f"# built in {time.monotonic() - started:.0f} s\n")
     shutil.rmtree(checkout, ignore_errors=True)
     (directory / "env.json").write_text(json.dumps(
         {"key": spec.key, "interpreter": interpreter, "repo": spec.repo, "version": spec.version,
-         "python": spec.python, "known_to_harness": spec.known, "packages": freeze.splitlines()}, indent=1))
+         "python": spec.python, "known_to_harness": spec.known, "packages": freeze}, indent=1))
     return env
 
 
@@ -340,11 +341,10 @@ def _requirements(spec: HarnessSpec, checkout: Path) -> str:
     raise EnvBuildError(f"none of {', '.join(spec.requirement_paths)} is in {spec.repo} at the setup commit")
 
 
-def _held_versions(python: Path) -> dict[str, str]:
-    """``name==version`` of each installed distribution (editable ones left out), by canonical name."""
-    freeze = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
-                            text=True, env={**os.environ, **PIP_ENV}).stdout
-    return {canonicalize_name(line.split("==", 1)[0]): line for line in freeze.splitlines() if "==" in line}
+def _freeze(python: Path, *options: str) -> list[str]:
+    """``pip freeze`` of the environment of ``python``, a line per distribution."""
+    return subprocess.run([str(python), "-m", "pip", "freeze", *options], capture_output=True, text=True,
+                          env={**os.environ, **PIP_ENV}).stdout.splitlines()
 
 
 def _build_requires(checkout: Path) -> list[str]:

@@ -71,6 +71,24 @@ def test_extract_code_failures_are_values(reply, error):
     assert not parsed.ok and parsed.value is None and error in parsed.error
 
 
+STUB = 'def add(a, b):\n    """Sum of a and b.\n\n    assert add(1, 2) == 3\n    """'
+
+
+@pytest.mark.parametrize("body", ["", "\n    pass", "\n    ...", "\n    raise NotImplementedError", "\n    raise NotImplementedError()"])
+def test_a_reply_that_repeats_the_stub_without_code_is_unusable(body):
+    # Qwen2.5-Coder 0.5B, given an MBPP stub in a fence, wrote it back this way (Mbpp/234, /565).
+    parsed = extract_code(f"```\npython\n{STUB}{body}\n```", entry_point="add")
+    assert not parsed.ok and "the function 'add' has no body: the reply repeats the stub" in parsed.error
+
+
+def test_a_stub_beside_the_solution_loses_to_it():
+    reply = f"The stub:\n```python\n{STUB}\n```\nThe solution:\n```python\n{SOLUTION}\n```"
+    assert extract_code(reply, entry_point="add").value == SOLUTION
+    assert extract_code(f"```python\n{STUB}\n    return a + b\n```", entry_point="add").ok  # a docstring and code
+    assert extract_code(f"```python\n{SOLUTION}\n\n{STUB}\n```", entry_point="add").error.startswith(
+        "the function 'add' has no body")  # the stub's definition is the one Python keeps
+
+
 def test_check_code_accepts_classes_and_assignments_as_entry_points():
     assert check_code("class Solution:\n    pass", "Solution").ok
     assert check_code("add = lambda a, b: a + b", "add").ok

@@ -72,6 +72,8 @@ def check_code(code: str, entry_point: str | None = None) -> Parsed[str]:
         return Parsed.failure("the code does not parse: it is nested too deeply")
     if entry_point is not None and not _defines(tree, entry_point):
         return Parsed.failure(f"the code does not define the function {entry_point!r}")
+    if entry_point is not None and _only_a_stub(tree, entry_point):
+        return Parsed.failure(f"the function {entry_point!r} has no body: the reply repeats the stub without code")
     return Parsed.success(without_test_code(code, tree) if entry_point is not None else code)
 
 
@@ -172,6 +174,23 @@ def _defines(tree: ast.Module, name: str) -> bool:
         or isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
         for node in tree.body
     )
+
+
+def _only_a_stub(tree: ast.Module, name: str) -> bool:
+    """Whether the function ``name`` (its last top-level definition, the one Python keeps) has no code:
+    only a docstring, ``pass``, ``...`` or ``raise NotImplementedError``. Small models given the stub
+    in a fence write it back unchanged."""
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
+    return bool(defs) and all(_is_placeholder(statement) for statement in defs[-1].body)
+
+
+def _is_placeholder(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Pass) or isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return True
+    if isinstance(node, ast.Raise) and node.exc is not None:
+        exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False
 
 
 # -- JSON --

@@ -124,11 +124,14 @@ def configurations(strategies: list[str], budgets: list[int]) -> list[tuple[str,
 
 
 def settings_for(strategy: str, budget: int, model: str, seeds: tuple[int, ...], workers: int,
-                 overrides: dict[str, Any] | None = None) -> EvalSettings:
-    """``overrides`` (``--set``): search settings for every strategy but ``single``."""
-    config = {"temperature": 0.0} if strategy == "single" else (overrides or None)
+                 overrides: dict[str, Any] | None = None, prompts: Path | None = None) -> EvalSettings:
+    """``overrides`` (``--set``): search settings for every strategy but ``single``; ``prompts``
+    (``--prompts``): the policy's templates for every strategy."""
+    config = {"temperature": 0.0} if strategy == "single" else dict(overrides or {})
+    if prompts is not None:
+        config["prompts"] = str(prompts)
     return EvalSettings(dataset="bench", model=model, strategy="best_of_n" if strategy == "single" else strategy,
-                        budget=budget, seeds=seeds, workers=workers, concurrency=1, config=config)
+                        budget=budget, seeds=seeds, workers=workers, concurrency=1, config=config or None)
 
 
 def load_problems(ids: list[str], data_dir: str | None) -> list[Any]:
@@ -165,18 +168,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for first in range(0, len(problems), args.round):
         chunk = problems[first:first + args.round]
         for strategy, budget in configs:
-            settings = settings_for(strategy, budget, args.model, seeds, args.workers, args.set)
-            asyncio.run(run_eval(chunk, settings, out / run_name(strategy, budget, args.tag),
+            settings = settings_for(strategy, budget, args.model, seeds, args.workers, args.set, args.prompts)
+            asyncio.run(run_eval(chunk, settings, out / run_name(strategy, budget, args.tag, bool(args.prompts)),
                                  on_record=functools.partial(_problem_done, f"{strategy} @ {budget}")))
             _progress(f"{min(first + args.round, len(problems))}/{len(problems)} problems: {strategy} @ {budget} done "
                       f"({time.monotonic() - started:.0f} s)")
-    return summarise(out, configs, ids, seeds, args.model, args.tag)
+    return summarise(out, configs, ids, seeds, args.model, args.tag, bool(args.prompts))
 
 
-def run_name(strategy: str, budget: int, tag: str | None = None) -> str:
-    """A configuration's run directory (and row label): ``--tag`` marks runs with ``--set`` settings
-    (``single`` takes none)."""
-    return f"{strategy}-b{budget}" + (f"-{tag}" if tag and strategy != "single" else "")
+def row_label(strategy: str, tag: str | None = None, prompts: bool = False) -> str:
+    """A strategy's label: ``--tag`` marks runs with ``--set`` settings (which ``single`` does not
+    take) or with ``--prompts`` (which every strategy takes)."""
+    return strategy + (f"-{tag}" if tag and (strategy != "single" or prompts) else "")
+
+
+def run_name(strategy: str, budget: int, tag: str | None = None, prompts: bool = False) -> str:
+    """A configuration's run directory (see :func:`row_label`)."""
+    strategy, _, tag = row_label(strategy, tag, prompts).partition("-")
+    return f"{strategy}-b{budget}" + (f"-{tag}" if tag else "")
 
 
 def finished_records(row: Path) -> list[dict[str, Any]]:
@@ -213,13 +222,14 @@ async def rejudge(row: Path, problems: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: tuple[int, ...],
-              model: str, tag: str | None = None) -> dict[str, Any]:
+              model: str, tag: str | None = None, prompts: bool = False) -> dict[str, Any]:
     """The table over the problems every configuration has finished for every seed."""
-    records = {c: [r for r in finished_records(out / run_name(*c, tag)) if r["seed"] in seeds] for c in configs}
+    records = {c: [r for r in finished_records(out / run_name(*c, tag, prompts)) if r["seed"] in seeds]
+               for c in configs}
     finished = set(ids)
     for rows in records.values():
         finished &= {p for p in ids if all(any(r["problem_id"] == p and r["seed"] == s for r in rows) for s in seeds)}
-    label = {c: run_name(*c, tag) for c in configs}
+    label = {c: run_name(*c, tag, prompts) for c in configs}
     passed = {(c, r["problem_id"], r["seed"]): bool(r["passed_base"]) for c, rows in records.items() for r in rows}
     disagreements = []
     for s in seeds:
@@ -246,7 +256,7 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
             for kind, count in (r.get("replies") or {}).items():
                 replies[kind] = replies.get(kind, 0) + count
         rows_out.append({
-            "strategy": strategy if strategy == "single" or not tag else f"{strategy}-{tag}", "budget": budget,
+            "strategy": row_label(strategy, tag, prompts), "budget": budget,
             "n": len(finished),
             "pass@1": statistics.fmean(per_seed), "std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
             "pass@1_plus": statistics.fmean(bool(r["passed_plus"]) for r in plus) if plus else None,
@@ -405,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/real_quality_bench"))
     parser.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
                         help="a search setting (a SearchConfig field; VALUE as JSON) for every strategy but single")
-    parser.add_argument("--tag", help="names the runs made with --set (run directories and rows get -TAG)")
+    parser.add_argument("--prompts", type=Path, metavar="DIR",
+                        help="prompt templates replacing the policy's of the same names, for every strategy")
+    parser.add_argument("--tag", help="names the runs made with --set or --prompts (run directories and rows get -TAG)")
     parser.add_argument("--table", action="store_true",
                         help="only the table of what is finished under --out (no model call; a run may be going on)")
     parser.add_argument("--rejudge", action="store_true",
@@ -415,8 +427,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     args.set = dict(args.set or [])
-    if args.set and not args.tag:
-        parser.error("--set needs a --tag to keep its runs apart from the default ones")
+    if (args.set or args.prompts) and not args.tag:
+        parser.error("--set and --prompts need a --tag to keep their runs apart from the default ones")
+    if args.prompts and not args.prompts.is_dir():
+        parser.error(f"--prompts: {args.prompts} is not a directory")
+    if args.prompts:
+        args.prompts = args.prompts.resolve()
     if args.quick:
         args.model, args.subset, args.limit, args.budgets = "sim", "dev", 4, [4]
         args.out = args.out / "quick"
@@ -424,22 +440,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.rejudge:
         problems = {p.id: p for p in load_problems(chosen_ids(args), args.data_dir)}
         for config in chosen_configs(args):
-            changed = asyncio.run(rejudge(out / run_name(*config, args.tag), problems))
-            _progress(f"{run_name(*config, args.tag)}: {len(changed)} verdicts changed")
+            name = run_name(*config, args.tag, bool(args.prompts))
+            changed = asyncio.run(rejudge(out / name, problems))
+            _progress(f"{name}: {len(changed)} verdicts changed")
+    suffix = f"-{args.tag}" if args.tag else ""
     if args.table or args.rejudge:
-        summary = summarise(out, chosen_configs(args), chosen_ids(args), tuple(args.seeds), args.model, args.tag)
+        summary = summarise(out, chosen_configs(args), chosen_ids(args), tuple(args.seeds), args.model, args.tag,
+                            bool(args.prompts))
     else:
         summary = run(args)
-        # the calibration shares the subset's directory (and its greedy row), not the subset's summary
-        (out / ("calibration.json" if args.calibrate else "summary.json")).write_text(json.dumps(summary, indent=2) + "\n")
+        # the calibration and tagged runs share the subset's directory (and its rows), not its summary
+        (out / f"{'calibration' if args.calibrate else 'summary'}{suffix}.json").write_text(
+            json.dumps(summary, indent=2) + "\n")
         if not args.calibrate:
-            write_plot(summary, out / "pass_at_1_vs_calls.svg")
+            write_plot(summary, out / f"pass_at_1_vs_calls{suffix}.svg")
     if args.json:
         print(json.dumps(summary))
     else:
         print_table(summary)
-        if not (args.table or args.calibrate):
-            print(f"plot: {out / 'pass_at_1_vs_calls.svg'}")
+        if not (args.table or args.rejudge or args.calibrate):
+            print(f"plot: {out / f'pass_at_1_vs_calls{suffix}.svg'}")
     return 0
 
 

@@ -32,12 +32,15 @@ RETRY_TEMPERATURE = 0.7
 # Each kind of call gets the room its answer needs and no more: a small model that rambles is cut off
 # early instead of filling the server's default (a thought list, a fixed program, a short verdict).
 MAX_TOKENS = {"thought": 512, "code": 1024, "debug": 1280, "rethink": 384, "inputs": 384, "other": 1024}
+# The templates the policy fills (a prompts directory may replace any of them).
+TEMPLATES = ("system", "thought", "code", "debug", "rethink", "inputs")
 # Inputs asked for in one "inputs" proposal.
 INPUTS = 8
 
 
 class LLMPolicy:
-    """Proposals from an LLM. ``temperature`` applies to every call (the retry after an unusable reply
+    """Proposals from an LLM. ``prompts``: a directory of templates that replace the shipped ones of
+    the same names (the others stay; an empty ``system.txt`` sends no system message). ``temperature`` applies to every call (the retry after an unusable reply
     uses at least :data:`RETRY_TEMPERATURE`; with ``greedy_first`` the first program is greedy); thoughts come ``n`` to a call, programs one per sample
     (``n`` samples of one request).
 
@@ -61,7 +64,7 @@ class LLMPolicy:
         # right more often than a sampled one.
         self.greedy_first = greedy_first
         self._greedy_pending = greedy_first  # until the first program has been asked for
-        self.prompts = prompts
+        self.prompts = checked_prompts(Path(prompts))
         self.parse_failures: collections.Counter[str] = collections.Counter()
         self.replies: collections.Counter[str] = collections.Counter()
 
@@ -77,13 +80,24 @@ class LLMPolicy:
         raise ValueError(f"unknown proposal kind {kind!r}")
 
     # ------------------------------------------------------------------ prompts
+    def _template_dir(self, name: str) -> Path:
+        """Where template ``name`` comes from: ``prompts`` when it holds one, else the shipped one
+        (a prompts directory overrides the templates it has and keeps the others)."""
+        return self.prompts if (self.prompts / f"{name}.txt").is_file() else PROMPTS
+
     def _messages(self, name: str, ctx: ExpansionContext, **values: object) -> list[dict]:
+        """The system message (none when its template is empty) and the user message of template ``name``.
+
+        Every template may use ``$problem`` (statement, task note and visible tests), ``$statement``
+        (the problem as given, e.g. a function stub with its docstring), ``$thoughts`` and
+        ``$output_note``, besides the values of its kind."""
         thoughts = "".join(f"## Plan step {i}\n{t}\n\n" for i, t in enumerate(ctx.thoughts, 1))
         user = render(
-            self.prompts, name, problem=problem_section(ctx.problem), thoughts=thoughts,
-            output_note=output_note(ctx.problem), **values,
+            self._template_dir(name), name, problem=problem_section(ctx.problem),
+            statement=ctx.problem.prompt.rstrip(), thoughts=thoughts, output_note=output_note(ctx.problem), **values,
         )
-        return [{"role": "system", "content": render(self.prompts, "system")}, {"role": "user", "content": user}]
+        system = render(self._template_dir("system"), "system")
+        return ([{"role": "system", "content": system}] if system.strip() else []) + [{"role": "user", "content": user}]
 
     async def _ask(self, messages: list[dict], n: int, parse, kind: str = "other",
                    retry: bool = True, temperature: float | None = None) -> list[tuple[Any, Any]]:
@@ -170,7 +184,7 @@ class LLMPolicy:
     async def _rethink(self, ctx: ExpansionContext) -> list[Proposal]:
         numbered = "\n".join(f"Step {i}: {t}" for i, t in enumerate(ctx.thoughts, 1))
         messages = self._messages("rethink", ctx, numbered_thoughts=numbered, code=ctx.code, feedback=ctx.feedback_text)
-        template = load_template(str(self.prompts), "rethink").template  # the raw text, cached as render's
+        template = load_template(str(self._template_dir("rethink")), "rethink").template  # the raw text, cached as render's
         # Not asked again: the engine repairs the attempt instead (a small model that could not fill
         # the format once tends to write the same reply again).
         replies = await self._ask(messages, 1, lambda text: _parse_rethink(text, len(ctx.thoughts), template, ctx.thoughts),
@@ -179,6 +193,20 @@ class LLMPolicy:
             return []
         (target, rewrite, reason), completion = replies[0]
         return [Proposal(rewrite or reason, 1.0, self._metadata(completion, reason=reason), target=target)]
+
+
+def checked_prompts(directory: Path) -> Path:
+    """``directory`` if it is one whose templates all have a shipped template's name (a misspelt
+    file would otherwise be silently ignored in favour of the shipped one); the policy fills
+    :data:`TEMPLATES`."""
+    if not directory.is_dir():
+        raise ValueError(f"prompts: {directory} is not a directory of prompt templates")
+    shipped = {t.name for t in PROMPTS.glob("*.txt")}  # a copy of the shipped directory is one too
+    unknown = sorted(t.name for t in directory.glob("*.txt") if t.name not in shipped)
+    if unknown:
+        raise ValueError(f"prompts: {directory} has templates the policy does not use ({', '.join(unknown)}); "
+                         f"it uses {', '.join(f'{t}.txt' for t in TEMPLATES)} (shipped in {PROMPTS})")
+    return directory
 
 
 def _parse_strategies(text: str) -> Parsed:

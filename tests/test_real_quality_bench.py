@@ -69,7 +69,30 @@ def test_settings_runs_are_kept_apart_under_their_tag(tmp_path):
     config = json.loads(next((runs / "mcts-b4-x5").glob("runs/*/config.json")).read_text())
     assert config["search"]["thought_depth"] == 0 and config["search"]["root_widening"] == 0.5
     untagged = subprocess.run([*base, "--set", "thought_depth=0"], capture_output=True, text=True, timeout=300)
-    assert untagged.returncode == 2 and "--set needs a --tag" in untagged.stderr
+    assert untagged.returncode == 2 and "--set and --prompts need a --tag" in untagged.stderr
+
+
+@needs_data
+def test_a_prompts_run_tags_every_strategy_single_too(tmp_path):
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "system.txt").write_text("")
+    base = [sys.executable, str(REPO / "bench" / "real_quality_bench.py"), "--quick", "--json", "--out", str(tmp_path),
+            "--strategies", "single", "mcts", "--prompts", str(prompts)]
+    tagged = json.loads(subprocess.run([*base, "--tag", "bare"], capture_output=True, text=True, check=True,
+                                       timeout=300).stdout)
+    assert {r["strategy"] for r in tagged["rows"]} == {"single-bare", "mcts-bare"}
+    runs = tmp_path / "quick" / "sim" / "dev"
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ["mcts-b4-bare", "single-b1-bare"]
+    assert not (runs / "summary.json").exists()  # the untagged rows' summary is not the tagged run's to write
+    assert json.loads((runs / "summary-bare.json").read_text())["rows"] == tagged["rows"]
+    for row in ("single-b1-bare", "mcts-b4-bare"):
+        config = json.loads(next((runs / row).glob("runs/*/config.json")).read_text())
+        assert config["search"]["prompts"] == str(prompts)
+    assert json.loads(next((runs / "single-b1-bare").glob("runs/*/config.json")).read_text())["search"]["temperature"] == 0
+    missing = subprocess.run([*base[:-1], str(tmp_path / "absent"), "--tag", "x"], capture_output=True, text=True,
+                             timeout=300)
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
 
 
 def test_the_table_of_finished_runs_needs_no_model_and_names_the_problems_they_disagree_on(tmp_path, capsys):

@@ -113,3 +113,28 @@ def test_a_repair_that_does_not_improve_ends_its_line_when_repairs_must_improve(
     assert server.request_count == calls == result.stats["llm_calls"]
     kinds = ["Explain briefly what is wrong" in r.body["messages"][-1]["content"] for r in server.requests]
     assert kinds == [False] + [True] * (calls - 1)  # a program, then its repairs
+
+
+def test_solve_with_a_prompts_directory_sends_its_templates_and_refuses_a_misspelt_one(server, tmp_path, monkeypatch,
+                                                                                       capsys):
+    from treesearch.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # every call reaches the server
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(PROBLEM))
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "system.txt").write_text("")
+    (prompts / "code.txt").write_text("Filter the positives in this:\n```\n$statement\n```\n")
+    argv = ["solve", str(problem), "--model", "openai/gpt-4o-mini", "--api-base", server.url, "--strategy",
+            "best_of_n", "--budget", "2", "--prompts", str(prompts), "--out", str(tmp_path / "run")]
+    assert main(argv) == 0  # the template's "Filter the positives" gets the right program from the script
+    calls = server.request_count
+    assert server.requests[0].body["messages"] == [{"role": "user", "content": (
+        f"Filter the positives in this:\n```\n{PROBLEM['prompt'].rstrip()}\n```\n")}]
+    capsys.readouterr()
+    (prompts / "Code.txt").write_text("$problem")
+    assert main(argv) == 2  # a user error
+    assert "templates the policy does not use (Code.txt)" in capsys.readouterr().err
+    assert server.request_count == calls  # refused before any call

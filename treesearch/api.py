@@ -235,6 +235,14 @@ def _model_name(model: str | None) -> str:
     return resolve_model_name(model)
 
 
+def check_prompts(directory: str | Path) -> Path:
+    """``directory`` as a prompts directory for the LLM policy (``SearchConfig.prompts``): it must be
+    one, and each of its templates must have the name of one the policy uses; else ValueError."""
+    from policies.llm_policy import checked_prompts
+
+    return checked_prompts(Path(directory))
+
+
 def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: int, run_dir: Path | None,
                        config: SearchConfig, cache: Any, sandbox: Any) -> tuple[Any, Any, Any]:
     """(policy, critic, discriminator) for ``model``: S* picks by running the candidates on inputs
@@ -257,7 +265,7 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
         discriminator = DistinguishingPick(client, sandbox)
     elif config.discriminator_top > 1:
         discriminator = Discriminator(client)
-    prompts = Path(config.prompts) if config.prompts else PROMPTS
+    prompts = check_prompts(config.prompts) if config.prompts else PROMPTS
     sampling = {"temperature": config.temperature} if config.temperature is not None else {}
     policy = LLMPolicy(client, prompts=prompts, greedy_first=config.greedy_first, **sampling)
     return policy, LLMCritic(client), discriminator

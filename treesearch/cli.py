@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--seed", type=whole_number, default=0)
         p.add_argument("--value", default="hybrid", choices=["hybrid", "execution"])
+        p.add_argument("--prompts", type=Path, metavar="DIR",
+                       help="prompt templates replacing the LLM policy's of the same names (policies/prompts/*.txt; "
+                            "an empty system.txt sends no system message)")
         add_sandbox_argument(p)
 
     demo = sub.add_parser("demo", help=f"the example problems, on the local model ({DEMO_MODEL}) or --model sim")
@@ -160,14 +163,25 @@ def _model(args: argparse.Namespace, default: str | None = None) -> str:
     return check_model(model, args.api_base)  # fails now, with what to set, not after the first call
 
 
-async def _search_and_judge(problem: Any, args: argparse.Namespace, model: str, out: Path, sandbox: Any,
-                            progress: Any = None):
+def _search_config(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The search settings given on the command line beyond the named arguments (checked now, before
+    any model call): the prompts directory."""
+    if args.prompts is None:
+        return None
+    from treesearch.api import check_prompts
+
+    return {"prompts": str(check_prompts(args.prompts).resolve())}
+
+
+async def _search_and_judge(problem: Any, args: argparse.Namespace, model: str, config: dict[str, Any] | None,
+                            out: Path, sandbox: Any, progress: Any = None):
     from treesearch.api import asearch
     from treesearch.judgement import judge
 
     result = await asearch(
         problem, model=model, strategy=args.strategy, budget=args.budget, concurrency=args.concurrency,
         seed=args.seed, value=args.value, out=out, api_base=args.api_base, sandbox=sandbox, on_event=progress,
+        config=config,
     )
     judgement = await judge(problem, result.best.code if result.best else None, sandbox)
     return result, judgement
@@ -179,11 +193,12 @@ def run_solve(args: argparse.Namespace) -> int:
 
     problem = CodeProblem.from_file(args.problem)
     model = _model(args)
+    config = _search_config(args)
     console = _console(stderr=True)
     sandbox = open_sandbox(args.sandbox, model, console)
     out = args.out or Path("runs") / f"solve-{safe_name(problem.id)}-{time.strftime('%Y%m%d-%H%M%S')}"
     with sandbox, _Progress(console, args.budget, problem.id) as progress:
-        result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, sandbox, progress.on_event))
+        result, judgement = asyncio.run(_search_and_judge(problem, args, model, config, out, sandbox, progress.on_event))
     if result.best is not None:
         print(result.best.code)
     console.print(
@@ -235,6 +250,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from treesearch.problems import CodeProblem
 
     model = _model(args, default=DEMO_MODEL)
+    config = _search_config(args)
     simulated = model == "sim"
     problems = [CodeProblem.from_file(f) for f in _demo_files(args.problems, simulated)]
     if args.budget is None:
@@ -250,7 +266,8 @@ def run_demo(args: argparse.Namespace) -> int:
     for problem in problems:
         out = args.out / safe_name(problem.id)
         with _Progress(console, args.budget, problem.id) as progress:
-            result, judgement = asyncio.run(_search_and_judge(problem, args, model, out, sandbox, progress.on_event))
+            result, judgement = asyncio.run(
+                _search_and_judge(problem, args, model, config, out, sandbox, progress.on_event))
         rows.append({
             "problem_id": problem.id, "solved_visible": result.solved, "passed_hidden": judgement.passed_base,
             "value": result.best.value if result.best else None, "stopped_because": result.stopped_because,
@@ -306,6 +323,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from treesearch.executors import make_executor
 
     model = _model(args)
+    config = _search_config(args)
     console = _console()
     # This process's sandbox (the local executor's searches share it; Ray workers check their own):
     # where it cannot isolate the model's code, the run stops here, before any model call.
@@ -317,7 +335,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         dataset=args.dataset or "problem files", model=model, strategy=args.strategy, budget=args.budget,
         seeds=tuple(args.seeds or [0]), workers=args.workers, concurrency=args.concurrency,
-        value=args.value, api_base=args.api_base, sandbox_backend=args.sandbox,
+        value=args.value, api_base=args.api_base, sandbox_backend=args.sandbox, config=config,
     )
     if model == "sim":
         console.print("[dim]model: sim — simulated coder; these are simulator figures, not an LLM's[/]")

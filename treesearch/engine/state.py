@@ -82,7 +82,7 @@ class SearchConfig:
     discriminator_top: int = 0  # > 1: the discriminator (LLM models) picks among this many best distinct
     require_approval: bool = False  # solved needs every check passed *and* the critic's approval
     log_selection_terms: bool = False  # select events carry each child's Q, exploration and score
-    prompts: str | None = None  # a directory of LLM policy templates replacing policies/prompts/
+    prompts: str | None = None  # a directory of LLM policy templates overriding policies/prompts/ by name
     temperature: float | None = None  # the LLM policy's sampling temperature (None: the policy's own)
     greedy_first: bool = True  # the LLM policy writes a search's first program at temperature 0
     max_iterations: int = 10_000  # loop steps before the search gives up

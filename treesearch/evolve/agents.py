@@ -47,10 +47,10 @@ PROMPT_NAMES = ("system", "thought", "code", "debug", "rethink")
 # do its job (a debug prompt that never shows the failing program cannot work).
 PROMPT_PLACEHOLDERS = {
     "system": frozenset(),
-    "thought": frozenset({"problem", "thoughts", "output_note", "n"}),
-    "code": frozenset({"problem", "thoughts", "output_note", "follow_plan"}),
-    "debug": frozenset({"problem", "thoughts", "output_note", "attempts", "code", "feedback"}),
-    "rethink": frozenset({"problem", "thoughts", "output_note", "numbered_thoughts", "code", "feedback"}),
+    "thought": frozenset({"problem", "statement", "thoughts", "output_note", "n"}),
+    "code": frozenset({"problem", "statement", "thoughts", "output_note", "follow_plan"}),
+    "debug": frozenset({"problem", "statement", "thoughts", "output_note", "attempts", "code", "feedback"}),
+    "rethink": frozenset({"problem", "statement", "thoughts", "output_note", "numbered_thoughts", "code", "feedback"}),
 }
 REQUIRED_PLACEHOLDERS = {
     "system": frozenset(),

@@ -119,7 +119,7 @@ def test_greedy_first_writes_the_first_program_at_temperature_0_and_samples_afte
 
 
 def test_a_prompts_directory_replaces_the_templates_it_has_and_keeps_the_others(server, tmp_path):
-    (tmp_path / "system.txt").write_text("")  # empty: no system message at all
+    (tmp_path / "system.txt").write_text("You write Python.\n")
     (tmp_path / "code.txt").write_text("Solve this:\n```\n$statement\n```\n")
     server.reply = lambda request: f"```python\n{RIGHT}\n```" if "Solve" in last_prompt(request) else NUMBERED_PROSE
     client = LLMClient("openai/gpt-4o-mini", **server.client_kwargs(), cache=None, max_attempts=1)
@@ -127,11 +127,13 @@ def test_a_prompts_directory_replaces_the_templates_it_has_and_keeps_the_others(
     assert [p.content for p in propose(policy, "code", n=1)] == [RIGHT]
     assert [p.prior for p in propose(policy, "thought", n=3)] == [0.9, 0.6, 0.3]
     code, thought = (r.body["messages"] for r in server.requests)
-    assert code == [{"role": "user", "content": f"Solve this:\n```\n{PROBLEM.prompt.rstrip()}\n```\n"}]
-    assert [m["role"] for m in thought] == ["user"]  # the shipped thought template, under no system message
-    assert thought[0]["content"].startswith("## Problem\n") and "Propose 3 different strategies" in thought[0]["content"]
+    system = {"role": "system", "content": "You write Python.\n"}
+    assert code == [system, {"role": "user", "content": f"Solve this:\n```\n{PROBLEM.prompt.rstrip()}\n```\n"}]
+    assert thought[0] == system  # the shipped thought template, under the directory's system message
+    assert thought[1]["content"].startswith("## Problem\n") and "Propose 3 different strategies" in thought[1]["content"]
+    # the shipped system template is empty: the model's own default (the chat template's) stays
     assert [m["role"] for m in make_policy(server)._messages("code", ExpansionContext(PROBLEM), follow_plan="")] == [
-        "system", "user"]  # the shipped templates keep their system message
+        "user"]
 
 
 def test_a_prompts_directory_that_is_missing_or_misspells_a_template_is_refused(tmp_path):

@@ -125,7 +125,6 @@ def test_solve_with_a_prompts_directory_sends_its_templates_and_refuses_a_misspe
     problem.write_text(json.dumps(PROBLEM))
     prompts = tmp_path / "prompts"
     prompts.mkdir()
-    (prompts / "system.txt").write_text("")
     (prompts / "code.txt").write_text("Filter the positives in this:\n```\n$statement\n```\n")
     argv = ["solve", str(problem), "--model", "openai/gpt-4o-mini", "--api-base", server.url, "--strategy",
             "best_of_n", "--budget", "2", "--prompts", str(prompts), "--out", str(tmp_path / "run")]

@@ -243,7 +243,7 @@ class AgentFormat:
             raise InvalidVariant(f"prompts must be exactly {', '.join(PROMPT_NAMES)}")
         for name in PROMPT_NAMES:
             text = prompts[name]
-            if not isinstance(text, str) or not text.strip():
+            if not isinstance(text, str) or not (text.strip() or name == "system"):  # empty system: none sent
                 raise InvalidVariant(f"prompt {name!r} must be non-empty text")
             try:
                 used = placeholders(text)

@@ -184,8 +184,7 @@ def row_label(strategy: str, tag: str | None = None, prompts: bool = False) -> s
 
 def run_name(strategy: str, budget: int, tag: str | None = None, prompts: bool = False) -> str:
     """A configuration's run directory (see :func:`row_label`)."""
-    strategy, _, tag = row_label(strategy, tag, prompts).partition("-")
-    return f"{strategy}-b{budget}" + (f"-{tag}" if tag else "")
+    return f"{strategy}-b{budget}" + row_label(strategy, tag, prompts).removeprefix(strategy)
 
 
 def finished_records(row: Path) -> list[dict[str, Any]]:

@@ -40,9 +40,10 @@ INPUTS = 8
 
 class LLMPolicy:
     """Proposals from an LLM. ``prompts``: a directory of templates that replace the shipped ones of
-    the same names (the others stay; an empty ``system.txt`` sends no system message). ``temperature`` applies to every call (the retry after an unusable reply
-    uses at least :data:`RETRY_TEMPERATURE`; with ``greedy_first`` the first program is greedy); thoughts come ``n`` to a call, programs one per sample
-    (``n`` samples of one request).
+    the same names (the others stay; an empty ``system.txt`` sends no system message, as shipped).
+    ``temperature`` applies to every call (the retry after an unusable reply uses at least
+    :data:`RETRY_TEMPERATURE`; with ``greedy_first`` the first program is greedy); thoughts come ``n``
+    to a call, programs one per sample (``n`` samples of one request).
 
     ``parse_failures`` (a ``collections.Counter[str]``) counts the replies that could not be used, by
     proposal kind ("thought", "code", "debug", "rethink", "inputs"; :class:`~policies.repo_policy.RepoPolicy`

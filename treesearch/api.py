@@ -265,7 +265,7 @@ def _build_model_parts(model: str, api_base: str | None, budget: Budget, seed: i
         discriminator = DistinguishingPick(client, sandbox)
     elif config.discriminator_top > 1:
         discriminator = Discriminator(client)
-    prompts = check_prompts(config.prompts) if config.prompts else PROMPTS
+    prompts = Path(config.prompts) if config.prompts else PROMPTS  # LLMPolicy checks it
     sampling = {"temperature": config.temperature} if config.temperature is not None else {}
     policy = LLMPolicy(client, prompts=prompts, greedy_first=config.greedy_first, **sampling)
     return policy, LLMCritic(client), discriminator

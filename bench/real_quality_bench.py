@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.machine_info import cores, cpu_model  # noqa: E402
+from treesearch.api import check_prompts  # noqa: E402
 from treesearch.evaluation import (  # noqa: E402
     EvalSettings,
     ResultsFile,
@@ -428,10 +429,11 @@ def main(argv: list[str] | None = None) -> int:
     args.set = dict(args.set or [])
     if (args.set or args.prompts) and not args.tag:
         parser.error("--set and --prompts need a --tag to keep their runs apart from the default ones")
-    if args.prompts and not args.prompts.is_dir():
-        parser.error(f"--prompts: {args.prompts} is not a directory")
     if args.prompts:
-        args.prompts = args.prompts.resolve()
+        try:  # the policy's own check: a directory, every template named as one the policy has
+            args.prompts = check_prompts(args.prompts).resolve()
+        except ValueError as exc:
+            parser.error(str(exc))
     if args.quick:
         args.model, args.subset, args.limit, args.budgets = "sim", "dev", 4, [4]
         args.out = args.out / "quick"

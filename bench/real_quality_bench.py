@@ -419,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="prompt templates replacing the policy's of the same names, for every strategy")
     parser.add_argument("--tag", help="names the runs made with --set or --prompts (run directories and rows get -TAG)")
     parser.add_argument("--table", action="store_true",
-                        help="only the table of what is finished under --out (no model call; a run may be going on)")
+                        help="only the table (and summary file) of what is finished under --out (no model call; a run may "
+                             "be going on)")
     parser.add_argument("--rejudge", action="store_true",
                         help="judge the finished final programs under --out again with this engine's judge "
                              "(verdicts to rejudged.jsonl; no model call), then print the table")
@@ -450,11 +451,12 @@ def main(argv: list[str] | None = None) -> int:
                             bool(args.prompts))
     else:
         summary = run(args)
-        # the calibration and tagged runs share the subset's directory (and its rows), not its summary
-        (out / f"{'calibration' if args.calibrate else 'summary'}{suffix}.json").write_text(
-            json.dumps(summary, indent=2) + "\n")
-        if not args.calibrate:
-            write_plot(summary, out / f"pass_at_1_vs_calls{suffix}.svg")
+    # the calibration and tagged runs share the subset's directory (and its rows), not its summary; --table
+    # writes it too, so that a summary left by an earlier run is brought up to what is finished
+    (out / f"{'calibration' if args.calibrate else 'summary'}{suffix}.json").write_text(
+        json.dumps(summary, indent=2) + "\n")
+    if not args.calibrate:
+        write_plot(summary, out / f"pass_at_1_vs_calls{suffix}.svg")
     if args.json:
         print(json.dumps(summary))
     else:

@@ -439,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         args.model, args.subset, args.limit, args.budgets = "sim", "dev", 4, [4]
         args.out = args.out / "quick"
     out = args.out / args.model.replace("/", "_") / args.subset
+    if (args.table or args.rejudge) and not out.is_dir():
+        parser.error(f"no runs of {args.model} on {args.subset} under {args.out}")
     if args.rejudge:
         problems = {p.id: p for p in load_problems(chosen_ids(args), args.data_dir)}
         for config in chosen_configs(args):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.real_quality_bench import DEV, DEV_WIDE, REPORT, configurations, draw_subsets
 from tests.data_marks import needs_data
 from treesearch.evaluation import load_dataset
@@ -122,6 +124,9 @@ def test_the_table_of_finished_runs_needs_no_model_writes_the_summary_and_names_
     assert summary["disagreements"] == [{"problem_id": DEV[1], "seed": 0, "passed": {"single-b1": False, "mcts-b4": True}}]
     assert json.loads((runs / "summary.json").read_text()) == summary  # an earlier run's summary brought up to date
     assert not (runs / "llama-server.log").exists()
+    with pytest.raises(SystemExit) as refused:  # a mistyped --out is named, not a table of nothing
+        main(["--table", "--subset", "dev", "--out", str(tmp_path / "elsewhere")])
+    assert refused.value.code == 2 and "no runs of local/qwen2.5-coder-0.5b on dev under" in capsys.readouterr().err
 
 
 def test_program_yield_counts_programs_per_kind_from_a_runs_events(tmp_path):

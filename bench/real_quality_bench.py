@@ -259,6 +259,8 @@ def summarise(out: Path, configs: list[tuple[str, int]], ids: list[str], seeds: 
             "strategy": row_label(strategy, tag, prompts), "budget": budget,
             "n": len(finished),
             "pass@1": statistics.fmean(per_seed), "std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
+            # final programs the visible tests passed and the hidden failed: no stop on the visible tests alone catches them
+            "false_solves": sum(bool(r.get("solved_visible")) and not r["passed_base"] for r in rows),
             "pass@1_plus": statistics.fmean(bool(r["passed_plus"]) for r in plus) if plus else None,
             "n_plus": len({r["problem_id"] for r in plus}),
             "calls": statistics.fmean(r["llm_calls"] for r in rows),
@@ -324,14 +326,16 @@ def print_table(summary: dict[str, Any]) -> None:
           f"seeds {summary['seeds']}; {summary['machine']['cpu']}, {summary['machine']['cores']} cores")
     if summary["published_humaneval_pass@1"] is not None:
         print(f"published HumanEval pass@1 (Qwen2.5-Coder report, instruct): {summary['published_humaneval_pass@1']:.1%}")
-    header = f"{'strategy':<11}{'budget':>7}{'n':>5}{'pass@1':>9}{'± std':>7}{'plus':>8}{'calls':>7}{'tokens':>8}{'wall s':>8}  unusable replies"
-    print(header)
+    width = max([11, *(len(row["strategy"]) + 1 for row in summary["rows"])])
+    print(f"{'strategy':<{width}}{'budget':>7}{'n':>5}{'pass@1':>9}{'± std':>7}{'plus':>8}{'false':>6}{'calls':>7}"
+          f"{'tokens':>8}{'wall s':>8}  unusable replies")
     for row in summary["rows"]:
         plus = f"{row['pass@1_plus']:.1%}" if row["pass@1_plus"] is not None else "-"
         failures = ", ".join(f"{k} {v}" + (f"/{row['replies'][k]}" if row.get("replies", {}).get(k) else "")
                              for k, v in sorted(row["parse_failures"].items())) or "none"
-        print(f"{row['strategy']:<11}{row['budget']:>7}{row['n']:>5}{row['pass@1']:>9.1%}{row['std']:>7.3f}{plus:>8}"
-              f"{row['calls']:>7.1f}{row['tokens']:>8.0f}{row['wall_s']:>8.1f}  {failures}")
+        print(f"{row['strategy']:<{width}}{row['budget']:>7}{row['n']:>5}{row['pass@1']:>9.1%}{row['std']:>7.3f}{plus:>8}"
+              f"{row.get('false_solves', 0):>6}{row['calls']:>7.1f}{row['tokens']:>8.0f}{row['wall_s']:>8.1f}  {failures}")
+    print("false: final programs that pass every visible test and fail the hidden ones (over all seeds)")
     for row in summary["rows"]:
         if warning := mixed_engines_warning(row.get("engines", [])):
             print(f"warning: {row['strategy']}-b{row['budget']}: {warning}")

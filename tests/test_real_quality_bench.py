@@ -101,7 +101,7 @@ def test_the_table_of_finished_runs_needs_no_model_writes_the_summary_and_names_
     from bench.real_quality_bench import main
 
     def record(problem: str, passed: bool, calls: int, engine: str) -> str:
-        return json.dumps({"problem_id": problem, "seed": 0, "passed_base": passed, "passed_plus": None,
+        return json.dumps({"problem_id": problem, "seed": 0, "passed_base": passed, "passed_plus": None, "solved_visible": True,
                            "llm_calls": calls, "tokens": 100 * calls, "wall_s": 1.0, "parse_failures": {},
                            "replies": {"code": calls}, "engine": engine})
 
@@ -121,6 +121,7 @@ def test_the_table_of_finished_runs_needs_no_model_writes_the_summary_and_names_
     summary = json.loads(capsys.readouterr().out)
     assert summary["problems_finished"] == 2  # the third is not finished by mcts
     assert {r["strategy"]: r["pass@1"] for r in summary["rows"]} == {"single": 0.5, "mcts": 1.0}
+    assert {r["strategy"]: r["false_solves"] for r in summary["rows"]} == {"single": 1, "mcts": 0}  # passed visible, failed hidden
     assert summary["disagreements"] == [{"problem_id": DEV[1], "seed": 0, "passed": {"single-b1": False, "mcts-b4": True}}]
     assert json.loads((runs / "summary.json").read_text()) == summary  # an earlier run's summary brought up to date
     assert not (runs / "llama-server.log").exists()

@@ -271,6 +271,21 @@ def test_the_final_pick_keeps_one_candidate_per_distinct_solution():
     assert Chooser.seen == [["p1", "p0"]] and state.node(chosen).solution == "p0"
 
 
+def test_attempts_that_tie_rank_in_the_order_they_were_finished_not_by_id():
+    """A thought's program has an id set aside when the thought was added, below the root's later
+    programs: of two that pass alike, the first finished is the pick (what ``confirm`` 1 stops at),
+    not the lower id (HumanEval/130 on the dev subset: three solved programs, no two alike, the pick
+    was a later one)."""
+    state = state_for(ScriptedPolicy())
+    state.root_room = 4  # ids kept below the root for its later programs
+    (idea,) = state.add_thoughts(ROOT, thoughts(1.0))
+    planned = asyncio.run(state.domain._add(state, idea, guess(2, "planned")[0]))
+    fresh = asyncio.run(state.domain._add(state, ROOT, guess(2, "fresh")[0]))
+    assert fresh < planned
+    assert state.ranked() == [planned, fresh]
+    assert state.node(asyncio.run(state.final_pick())).solution == "p2-planned"
+
+
 def test_failures_stop_the_search_only_when_they_come_in_a_row():
     down = ProposalError("a bad moment")
     policy = ScriptedPolicy(thought=[down, down, thoughts(1.0)], code=[guess(0)],

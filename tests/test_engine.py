@@ -162,15 +162,19 @@ def test_the_root_rolls_out_its_most_probable_thought_and_releases_it():
     assert state.tree.stats(program)["terminal"]
 
 
-def test_mcts_stops_at_the_first_solved_attempt_and_backs_its_value_up():
+@pytest.mark.parametrize("confirm, calls", [
+    (None, ["thought", "code", "debug"]),  # the default (1): the first solved attempt stops the search
+    # 2 asks once for inputs to compare solved attempts on; with none to be had, the first stops
+    (2, ["thought", "code", "debug", "inputs"]),
+])
+def test_mcts_stops_at_the_first_solved_attempt_and_backs_its_value_up(confirm, calls):
     policy = ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(1)], debug=[guess(2)])
-    state = state_for(policy, rethink=False)
+    state = state_for(policy, rethink=False, **({"confirm": confirm} if confirm else {}))
     stop = asyncio.run(run_mcts(state, NoBudget()))
     assert stop == StopReason("solved") and str(stop) == "solved"
     best = state.ranked()[0]
     assert state.node(best).solution == "p2" and state.solved_by(best)
-    # confirm (2 by default) asks for inputs to compare solved attempts with; with none, the first stops
-    assert [k for k, _ in policy.calls] == ["thought", "code", "debug", "inputs"]
+    assert [k for k, _ in policy.calls] == calls
     assert state.tree.stats(ROOT)["visits"] == 2 and state.stats.checks == 2
 
 
@@ -301,7 +305,7 @@ def test_a_root_without_readable_thoughts_gets_code_straight_from_the_problem():
     stop = asyncio.run(run_mcts(state, NoBudget()))
     (program,) = state.tree.children(ROOT)
     assert str(stop) == "solved" and state.node(program).solution == "p2"
-    assert [k for k, _ in policy.calls] == ["thought", "code", "inputs"]
+    assert [k for k, _ in policy.calls] == ["thought", "code"]
 
 
 class Calls:
@@ -434,5 +438,5 @@ def test_a_repair_that_gives_its_program_back_ends_that_branch():
     assert state.node(repeat).solution == "p1-a" and state.tree.stats(repeat)["terminal"]
     # the repeated program's branch is done (exhausted): the next repair goes to the other program
     assert state.tree.stats(first)["exhausted"]
-    assert [k for k, _ in policy.calls] == ["code", "code", "debug", "debug", "inputs"]
+    assert [k for k, _ in policy.calls] == ["code", "code", "debug", "debug"]
     assert str(stop) == "solved" and state.node(state.tree.children(second)[0]).solution == "p2"

@@ -275,9 +275,9 @@ def test_the_final_pick_keeps_one_candidate_per_distinct_solution():
     assert Chooser.seen == [["p1", "p0"]] and state.node(chosen).solution == "p0"
 
 
-def test_attempts_that_tie_rank_in_the_order_they_were_finished_not_by_id():
+def test_attempts_that_tie_rank_in_the_order_they_were_added_not_by_id():
     """A thought's program has an id set aside when the thought was added, below the root's later
-    programs: of two that pass alike, the first finished is the pick (what ``confirm`` 1 stops at),
+    programs: of two that pass alike, the first made is the pick (what ``confirm`` 1 stops at),
     not the lower id (HumanEval/130 on the dev subset: three solved programs, no two alike, the pick
     was a later one)."""
     state = state_for(ScriptedPolicy())

@@ -147,7 +147,6 @@ class SearchState:
         self.failures_in_a_row = 0
         self.inputs: Proposal | None | bool = None  # the policy's inputs once asked (False: none to be had)
         self._behaviour: dict[int, tuple] = {}
-        self._finished: dict[int, int] = {}  # each attempt's place in the order attempts were finished
         self._solutions: dict[str, int] = {}  # each solution :meth:`repeats` was asked about: its first attempt
         self.root_room = 0  # children the root keeps room for below its programs (set by MCTS: root_widening, plain_first)
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(domain.problem_id))
@@ -200,12 +199,11 @@ class SearchState:
         return node.passed_all and (not self.config.require_approval or node.evaluation.approved is True)
 
     def ranked(self) -> list[int]:
-        """Checked attempts, best first: by value, then passing every check, then the first finished
-        (not the lowest id: a thought's programs have ids set aside when the thought was added)."""
+        """Checked attempts, best first: by value, then passing every check, then the first added (the
+        payload store's order, which a stable sort keeps; not the lowest id: a thought's programs have
+        ids set aside when the thought was added, below the root's later programs)."""
         ends = [n for n in self.tree.payload if self.is_attempt(n)]
-        unfinished = len(self._finished)
-        return sorted(ends, key=lambda n: (self.node(n).value, self.node(n).passed_all,
-                                           -self._finished.get(n, unfinished)), reverse=True)
+        return sorted(ends, key=lambda n: (self.node(n).value, self.node(n).passed_all), reverse=True)
 
     # ------------------------------------------------------------------ growing the tree
     async def propose(self, node_id: int, kind: str, n: int, ctx: ExpansionContext | None = None) -> list[Proposal]:
@@ -286,7 +284,6 @@ class SearchState:
         """A valued attempt is in the tree at ``end``: terminal once solved, with ``max_debug_depth``
         repairs above it, or when the domain says so (``terminal``); logged."""
         node = self.node(end)
-        self._finished.setdefault(end, len(self._finished))
         if terminal or self.solved_by(end) or len(self.attempts_above(end)) >= self.config.max_debug_depth:
             self.tree.mark_terminal(end)
         self.events.emit("evaluate", node=end, value=node.evaluation.value, passed=node.feedback.passed,

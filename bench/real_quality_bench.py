@@ -334,7 +334,7 @@ def print_table(summary: dict[str, Any]) -> None:
         failures = ", ".join(f"{k} {v}" + (f"/{row['replies'][k]}" if row.get("replies", {}).get(k) else "")
                              for k, v in sorted(row["parse_failures"].items())) or "none"
         print(f"{row['strategy']:<{width}}{row['budget']:>7}{row['n']:>5}{row['pass@1']:>9.1%}{row['std']:>7.3f}{plus:>8}"
-              f"{row.get('false_solves', 0):>6}{row['calls']:>7.1f}{row['tokens']:>8.0f}{row['wall_s']:>8.1f}  {failures}")
+              f"{row['false_solves']:>6}{row['calls']:>7.1f}{row['tokens']:>8.0f}{row['wall_s']:>8.1f}  {failures}")
     print("false: final programs that pass every visible test and fail the hidden ones (over all seeds)")
     for row in summary["rows"]:
         if warning := mixed_engines_warning(row.get("engines", [])):

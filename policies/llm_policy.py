@@ -31,9 +31,10 @@ PROMPTS = Path(__file__).parent / "prompts"
 RETRY_TEMPERATURE = 0.7
 # Each kind of call gets the room its answer needs and no more: a small model that rambles is cut off
 # early instead of filling the server's default (a thought list, a fixed program, a short verdict).
-MAX_TOKENS = {"thought": 512, "code": 1024, "debug": 1280, "rethink": 384, "inputs": 384, "other": 1024}
+MAX_TOKENS = {"thought": 512, "code": 1024, "debug": 1280, "rethink": 384, "inputs": 384, "oracle": 1024,
+              "other": 1024}
 # The templates the policy fills (a prompts directory may replace any of them).
-TEMPLATES = ("system", "thought", "code", "debug", "rethink", "inputs")
+TEMPLATES = ("system", "thought", "code", "debug", "rethink", "inputs", "oracle")
 # Inputs asked for in one "inputs" proposal.
 INPUTS = 8
 
@@ -46,7 +47,7 @@ class LLMPolicy:
     to a call, programs one per sample (``n`` samples of one request).
 
     ``parse_failures`` (a ``collections.Counter[str]``) counts the replies that could not be used, by
-    proposal kind ("thought", "code", "debug", "rethink", "inputs"; :class:`~policies.repo_policy.RepoPolicy`
+    proposal kind ("thought", "code", "debug", "rethink", "inputs", "oracle"; :class:`~policies.repo_policy.RepoPolicy`
     adds "action"; "other" for prompts asked through :meth:`_ask` by other components). Each unusable
     reply counts once, the first and the one asked again alike: a sample whose retry helped counts 1,
     one that stayed unusable counts 2. It only grows; read it before and after a call for that call's
@@ -74,7 +75,7 @@ class LLMPolicy:
             return await self._thoughts(ctx, n)
         if kind == "rethink":
             return await self._rethink(ctx)
-        if kind in ("code", "debug"):
+        if kind in ("code", "debug", "oracle"):
             return await self._programs(ctx, kind, n)
         if kind == "inputs":
             return await self._inputs(ctx)
@@ -153,6 +154,8 @@ class LLMPolicy:
                 for i, (code, fb) in enumerate(ctx.attempts[-2:], 1)
             )
             messages = self._messages("debug", ctx, attempts=attempts, code=ctx.code, feedback=ctx.feedback_text)
+        elif kind == "oracle":
+            messages = self._messages("oracle", ctx, entry_point=ctx.problem.entry_point)
         else:
             messages = self._messages("code", ctx, follow_plan=" following the plan above" if ctx.thoughts else "")
         entry = ctx.problem.entry_point if ctx.problem.kind == "function" else None
@@ -161,6 +164,9 @@ class LLMPolicy:
             return extract_code(text, entry)
 
         replies = []
+        if kind == "oracle":  # the model's most likely literal reading
+            return [Proposal(code, 1.0, self._metadata(c))
+                    for code, c in await self._ask(messages, 1, parse, kind, temperature=0.0)]
         if kind == "code" and self._greedy_pending:
             self._greedy_pending = False
             replies = await self._ask(messages, 1, parse, kind, temperature=0.0)

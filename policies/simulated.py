@@ -152,8 +152,8 @@ class SimulatedCoder:
 
     async def propose(self, ctx: ExpansionContext, kind: ProposalKind, n: int) -> list[Proposal]:
         reference = _reference(ctx.problem)
-        if kind == "inputs":
-            return []  # it models writing programs, not tests: confirmation needs a model
+        if kind in ("inputs", "oracle"):
+            return []  # it models writing programs, not tests or checks of them: those need a model
         if kind not in ("thought", "code", "debug", "rethink"):
             raise ValueError(f"unknown proposal kind {kind!r}")
         if n <= 0:

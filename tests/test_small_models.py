@@ -274,6 +274,47 @@ def test_mcts_confirms_a_solved_program_on_the_models_inputs_before_it_stops(tmp
     assert asyncio.run(judge(problem, result.best.code, Sandbox("auto"))).passed_base
 
 
+@pytest.mark.parametrize("oracle, stops_at", [
+    # the oracle (right; it raises on a list with a string, which says nothing) tells the first solved
+    # program, wrong on [], from the right one: the search goes on to the right one
+    ("def total(xs):\n    s = 0\n    for x in xs:\n        s = s + int(x)\n    return s\n", RIGHT_SUM),
+    # an oracle that fails the visible test is not trusted: the first solved program stops the search
+    ("def total(xs):\n    return 0\n", WRONG_SUM),
+])
+def test_mcts_with_an_oracle_stops_only_at_a_program_that_behaves_like_it(tmp_path, monkeypatch, oracle, stops_at):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    plans = ["Take the first and add the rest.", "Use sum."]
+    programs = {plans[0]: WRONG_SUM, plans[1]: RIGHT_SUM}
+
+    def answer(request: dict) -> str:
+        prompt = request["messages"][-1]["content"]
+        if "Propose" in prompt:
+            return json.dumps([{"strategy": p, "confidence": c} for p, c in zip(plans, (0.9, 0.5))])
+        if "new test inputs" in prompt:
+            return "total([])\ntotal([4, 5])\ntotal(['a'])"
+        if "brute force" in prompt:
+            return f"```python\n{oracle}```"
+        plan = next(p for p in plans if p in prompt)
+        return f"```python\n{programs[plan]}```"
+
+    problem = CodeProblem.from_dict({**TOTAL.to_dict(), "hidden_tests": [{"input": [[]], "output": 0}]})
+    with LLMServer(reply=answer) as server:
+        result = search(problem, model="openai/local", api_base=server.url, strategy="mcts", budget=12,
+                        concurrency=1, cache=None, out=tmp_path / "run",
+                        config={"oracle": True, "width": 2, "rethink": False, "plain_first": False, "root_widening": 0.0})
+        prompts = [r.body["messages"][-1]["content"] for r in server.requests]
+    assert result.stopped_because == "solved"
+    assert result.best.code.strip() == stops_at.strip()
+    assert sum("brute force" in p for p in prompts) == 1 and sum("new test inputs" in p for p in prompts) == 1
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    (checked,) = [e for e in events if e["type"] == "oracle"]
+    if stops_at is RIGHT_SUM:
+        assert checked["behaviour"] == ["0", "9", "<ValueError>"]
+        assert [e["agree"] for e in events if e["type"] == "confirm"] == [[False], [True, False]]
+    else:
+        assert checked["behaviour"] is None and checked["passed"] == 0
+
+
 def test_without_inputs_the_first_solved_program_stops_as_before(tmp_path):
     problem = CodeProblem.from_dict({**BELOW_ZERO.to_dict(), "reference": BELOW_ZERO.prompt + "    return any(\n"
                                      "        sum(operations[:i + 1]) < LIMIT for i in range(len(operations)))\n"})

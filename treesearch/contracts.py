@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from treesearch.engine.state import SearchState
 
-ProposalKind = Literal["thought", "code", "debug", "rethink", "action", "inputs"]
-PROPOSAL_KINDS: tuple[str, ...] = ("thought", "code", "debug", "rethink", "action", "inputs")
+ProposalKind = Literal["thought", "code", "debug", "rethink", "action", "inputs", "oracle"]
+PROPOSAL_KINDS: tuple[str, ...] = ("thought", "code", "debug", "rethink", "action", "inputs", "oracle")
 
 
 @dataclass
@@ -212,4 +212,10 @@ class Domain(Protocol):
     async def behaviours(self, search: SearchState, attempts: list[int], inputs: Proposal) -> list[tuple]:
         """What each of ``attempts`` does on ``inputs`` (a policy's "inputs" proposal): equal tuples
         for attempts that behave alike. A domain that cannot tell gives every attempt its own."""
+        ...
+
+    async def oracle(self, search: SearchState, inputs: Proposal) -> tuple | None:
+        """What an oracle (a policy's "oracle" proposal: the problem solved literally, by brute force)
+        does on ``inputs``, comparable with :meth:`behaviours`; None when there is no oracle to trust
+        (none proposed, or it fails a visible check) or the domain cannot run one."""
         ...

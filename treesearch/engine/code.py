@@ -24,6 +24,7 @@ from treesearch.engine.nodes import CodeNode, RootNode, ThoughtNode
 from treesearch.engine.state import SearchState, normalised_priors
 from treesearch.engine.turns import outside
 from treesearch.problems import CodeProblem, TestCase
+from treesearch.tree import ROOT
 
 
 async def behaviour(sandbox: Any, problem: CodeProblem, code: str, inputs: list[list[Any]]) -> tuple[str, ...]:
@@ -39,7 +40,7 @@ async def behaviour(sandbox: Any, problem: CodeProblem, code: str, inputs: list[
 
 
 class CodeDomain:
-    kinds = ("thought", "code", "debug", "rethink", "inputs")
+    kinds = ("thought", "code", "debug", "rethink", "inputs", "oracle")
     shared_thoughts = True  # several expansions may write programs for one thought at once
 
     def __init__(self, problem: CodeProblem, sandbox: Any) -> None:
@@ -76,6 +77,21 @@ class CodeDomain:
         # All the programs run at once, in one wait outside the turn; gather keeps the input order. Its tasks
         # are created here, with the turn held, so their sandbox calls start in this order before the next turn.
         return list(await outside(asyncio.gather(*(behaviour(self.sandbox, self.view, code, calls) for code in codes))))
+
+    async def oracle(self, search: SearchState, inputs: Proposal) -> tuple | None:
+        calls = inputs.metadata.get("inputs") or []
+        if self.view.kind != "function" or not calls:
+            return None
+        proposals = await search.propose(ROOT, "oracle", 1)
+        if not proposals:
+            return None
+        view, code = self.view, proposals[0].content
+        checked = await outside(self.sandbox.run(code, view.kind, view.visible_tests, view.entry_point,
+                                                 prelude=view.prelude))
+        search.stats.checks += 1
+        behaves = await outside(behaviour(self.sandbox, view, code, calls)) if checked.all_passed else None
+        search.events.emit("oracle", passed=checked.passed, total=checked.total, behaviour=behaves, code=code[:2000])
+        return behaves
 
     # ------------------------------------------------------------------ attempts
     def add_programs(self, search: SearchState, parent: int, proposals: list[Proposal], kind: str,

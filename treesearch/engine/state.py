@@ -10,6 +10,7 @@ each step.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -79,6 +80,12 @@ class SearchConfig:
     # group of alike attempts. 1 by default: with Qwen2.5-Coder 0.5B and 1.5B a second agreeing
     # program bought nothing at twice the calls (the wrong ones agree: one misreading, twice).
     confirm: int = 1
+    # With an oracle, a solved attempt ends the search only if it behaves like the oracle on the policy's
+    # inputs, where the oracle gives a value (the oracle: one program the policy writes from the problem
+    # taken literally, by brute force, trusted once it passes the visible tests); the final pick favours
+    # the attempts that agree with it. The visible tests cannot tell a misreading of the problem from a
+    # right reading; a brute-force reading is wrong in other ways than a clever one (ALGO, Zhang et al. 2023).
+    oracle: bool = False
     beam_width: int = 2  # programs kept per level by the beam baseline
     discriminator_top: int = 0  # > 1: the discriminator (LLM models) picks among this many best distinct
     require_approval: bool = False  # solved needs every check passed *and* the critic's approval
@@ -131,6 +138,17 @@ class SearchStats:
     expansion_errors: int = 0
 
 
+def same_value(ours: str, theirs: str) -> bool:
+    """Two results (reprs) are the same value: equal, or numbers equal to 9 significant digits (a sum
+    taken in another order differs in its last bits)."""
+    if ours == theirs:
+        return True
+    try:
+        return math.isclose(float(ours), float(theirs), rel_tol=1e-9, abs_tol=1e-12)
+    except ValueError:
+        return False
+
+
 class SearchState:
     """The tree of one search and the parts that grow it. Policies and value models only ever see
     ``domain.view``, the problem without what judges the final answer."""
@@ -147,6 +165,7 @@ class SearchState:
         self.failures_in_a_row = 0
         self.inputs: Proposal | None | bool = None  # the policy's inputs once asked (False: none to be had)
         self._behaviour: dict[int, tuple] = {}
+        self.oracle: tuple | bool | None = None  # the oracle's behaviour once asked (False: none to trust)
         self._solutions: dict[str, int] = {}  # each solution :meth:`repeats` was asked about: its first attempt
         self.root_room = 0  # children the root keeps room for below its programs (set by MCTS: root_widening, plain_first)
         self.tree = SearchTree(selection=config.selection, root_payload=RootNode(domain.problem_id))
@@ -332,27 +351,43 @@ class SearchState:
             self.inputs = proposals[0] if proposals else False
         if not self.inputs:
             return [[a] for a in solved.values()]
+        if self.config.oracle and self.oracle is None:
+            try:
+                self.oracle = await self.domain.oracle(self, self.inputs) or False
+            except (BudgetExhausted, ProposalError):
+                self.oracle = False
         new = [a for a in solved.values() if a not in self._behaviour]
         for attempt, behaviour in zip(new, await self.domain.behaviours(self, new, self.inputs)):
             self._behaviour[attempt] = behaviour
         groups: dict[tuple, list[int]] = {}
         for attempt in solved.values():
             groups.setdefault(self._behaviour[attempt], []).append(attempt)
-        return sorted(groups.values(), key=len, reverse=True)
+        return sorted(groups.values(), key=lambda g: (self.agrees(g[0]), len(g)), reverse=True)
+
+    def agrees(self, attempt: int) -> bool:
+        """Whether ``attempt`` behaves like the oracle wherever the oracle gives a value (True without
+        an oracle). The oracle's errors and timeouts say nothing: a brute force may be too slow for
+        a large input, and an input the problem does not allow may make it raise."""
+        if not self.oracle:
+            return True
+        return all(same_value(ours, theirs) for ours, theirs in zip(self._behaviour[attempt], self.oracle, strict=True)
+                   if not theirs.startswith("<"))
 
     async def confirmed(self) -> bool:
-        """Whether the solved attempts end the search: ``confirm`` of them behave alike, or there is
-        nothing to tell them apart with (the policy wrote no inputs, or the budget has no call left
-        to ask for them): then the first solved one does, as without ``confirm``."""
-        if self.config.confirm <= 1:
+        """Whether the solved attempts end the search: ``confirm`` of them behave alike (with an
+        oracle: alike and like the oracle), or there is nothing to tell them apart with (the policy
+        wrote no inputs, or the budget has no call left to ask for them): then the first solved one
+        does, as without ``confirm``."""
+        if self.config.confirm <= 1 and not self.config.oracle:
             return True
         try:
             groups = await self.alike()
         except (BudgetExhausted, ProposalError):
             self.inputs = self.inputs or False
             return True
-        self.events.emit("confirm", groups=[g[:10] for g in groups[:5]], needed=self.config.confirm)
-        return not self.inputs or len(groups[0]) >= self.config.confirm
+        self.events.emit("confirm", groups=[g[:10] for g in groups[:5]], needed=self.config.confirm,
+                         agree=[self.agrees(g[0]) for g in groups[:5]] if self.inputs else [])
+        return not self.inputs or (len(groups[0]) >= self.config.confirm and self.agrees(groups[0][0]))
 
     def failed(self, node_id: int, error: Exception) -> StopReason | None:
         """An expansion of ``node_id`` failed for good (:class:`ProposalError`): it costs that

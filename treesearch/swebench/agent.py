@@ -92,6 +92,10 @@ class RepoDomain:
     async def behaviours(search: SearchState, attempts: list[int], inputs: Any) -> list[tuple]:
         return [(a,) for a in attempts]  # patches are not compared by running them on inputs
 
+    @staticmethod
+    async def oracle(search: SearchState, inputs: Any) -> None:
+        return None
+
     async def attempts(self, search: SearchState, start: int) -> AsyncIterator[int]:
         if (end := await self.attempt(search, start)) is not None:
             yield end

@@ -135,10 +135,11 @@ class NoBudget:
 
 def state_for(policy: ScriptedPolicy, **config: Any) -> SearchState:
     """A search of the guess domain; without a program before the thoughts, fresh programs beside
-    them or a second rethink of a thought, unless asked (these tests follow the thoughts' mechanics
-    call by call)."""
+    them, a second rethink of a thought or an oracle, unless asked (these tests follow the thoughts'
+    mechanics call by call)."""
     return SearchState(GuessDomain(), policy, PassFraction(), SearchConfig(
-        **{"concurrency": 1, "plain_first": False, "root_widening": 0.0, "rethink_cap": 2, **config}))
+        **{"concurrency": 1, "plain_first": False, "root_widening": 0.0, "rethink_cap": 2, "oracle": False,
+           **config}))
 
 
 def thoughts(*priors: float) -> list[Proposal]:
@@ -163,13 +164,15 @@ def test_the_root_rolls_out_its_most_probable_thought_and_releases_it():
 
 
 @pytest.mark.parametrize("confirm, calls", [
-    (None, ["thought", "code", "debug"]),  # the default (1): the first solved attempt stops the search
-    # 2 asks once for inputs to compare solved attempts on; with none to be had, the first stops
-    (2, ["thought", "code", "debug", "inputs"]),
+    ({}, ["thought", "code", "debug"]),  # confirm 1, no oracle: the first solved attempt stops the search
+    # confirm 2, or an oracle, asks once for inputs to compare solved attempts on; with none to be
+    # had (nor an oracle asked for), the first stops
+    ({"confirm": 2}, ["thought", "code", "debug", "inputs"]),
+    ({"oracle": True}, ["thought", "code", "debug", "inputs"]),
 ])
 def test_mcts_stops_at_the_first_solved_attempt_and_backs_its_value_up(confirm, calls):
     policy = ScriptedPolicy(thought=[thoughts(1.0)], code=[guess(1)], debug=[guess(2)])
-    state = state_for(policy, rethink=False, **({"confirm": confirm} if confirm else {}))
+    state = state_for(policy, rethink=False, **confirm)
     stop = asyncio.run(run_mcts(state, NoBudget()))
     assert stop == StopReason("solved") and str(stop) == "solved"
     best = state.ranked()[0]

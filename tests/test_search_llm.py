@@ -53,7 +53,7 @@ def test_mcts_with_rethink_over_http(server, tmp_path, monkeypatch):
     out = tmp_path / "run"
     result = search(
         CodeProblem.from_dict(PROBLEM), model="openai/gpt-4o-mini", api_base=server.url, budget=20,
-        concurrency=2, out=out, cache=None, config={"width": 2, "confirm": 1},
+        concurrency=2, out=out, cache=None, config={"width": 2, "oracle": False},
     )
     assert result.solved
     assert "x > 0" in result.best.code

@@ -144,7 +144,7 @@ def test_an_unusable_rethink_becomes_a_repair_of_the_program(tmp_path, monkeypat
 
     with LLMServer(reply=answer) as server:
         result = search(BELOW_ZERO, model="openai/local", api_base=server.url, budget=8, concurrency=1,
-                        cache=None, config={"width": 1, "confirm": 1, "plain_first": False})
+                        cache=None, config={"width": 1, "oracle": False, "plain_first": False})
         kinds = [("rethink" if "Wrong step:" in p else "debug" if "Execution feedback" in p else "other")
                  for p in (r.body["messages"][-1]["content"] for r in server.requests)]
     assert result.solved and result.stats["llm_calls"] == 4  # thought, program, rethink, repair
@@ -263,7 +263,8 @@ def test_mcts_confirms_a_solved_program_on_the_models_inputs_before_it_stops(tmp
     with LLMServer(reply=answer) as server:
         result = search(problem, model="openai/local", api_base=server.url, strategy="mcts", budget=12,
                         concurrency=1, cache=None, out=tmp_path / "run",
-                        config={"confirm": 2, "width": 3, "rethink": False, "plain_first": False, "root_widening": 0.0})
+                        config={"confirm": 2, "oracle": False, "width": 3, "rethink": False, "plain_first": False,
+                                "root_widening": 0.0})
         prompts = [r.body["messages"][-1]["content"] for r in server.requests]
     assert result.stopped_because == "solved"
     assert sum("new test inputs" in p for p in prompts) == 1  # the inputs are asked for once
@@ -301,7 +302,7 @@ def test_mcts_with_an_oracle_stops_only_at_a_program_that_behaves_like_it(tmp_pa
     with LLMServer(reply=answer) as server:
         result = search(problem, model="openai/local", api_base=server.url, strategy="mcts", budget=12,
                         concurrency=1, cache=None, out=tmp_path / "run",
-                        config={"oracle": True, "width": 2, "rethink": False, "plain_first": False, "root_widening": 0.0})
+                        config={"width": 2, "rethink": False, "plain_first": False, "root_widening": 0.0})
         prompts = [r.body["messages"][-1]["content"] for r in server.requests]
     assert result.stopped_because == "solved"
     assert result.best.code.strip() == stops_at.strip()

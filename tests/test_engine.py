@@ -443,3 +443,10 @@ def test_a_repair_that_gives_its_program_back_ends_that_branch():
     assert state.tree.stats(first)["exhausted"]
     assert [k for k, _ in policy.calls] == ["code", "code", "debug", "debug"]
     assert str(stop) == "solved" and state.node(state.tree.children(second)[0]).solution == "p2"
+
+
+def test_results_are_the_same_value_as_reprs_or_as_numbers_close_to_the_last_bits():
+    from treesearch.engine.state import same_value
+
+    assert same_value("[1, 2]", "[1, 2]") and same_value(repr(0.1 + 0.2), "0.3") and same_value("2", "2.0")
+    assert not same_value("0.31", "0.3") and not same_value("'a'", "'b'") and not same_value("True", "1")

@@ -22,8 +22,9 @@ any K:
 4. **Commit** an expansion that ended, in its own turn: back its values up, releasing its in-flight
    count; a failed expansion (a call that failed for good) is released without a value and costs only
    itself, unless failures come ``3 K`` in a row.
-5. **Stop** at the first attempt that counts as solved (``early_stop``; with ``confirm`` = c, at the
-   first c distinct solved attempts that behave alike on inputs the policy writes; the expansions still
+5. **Stop** at the first attempt that counts as solved (``early_stop``; with ``oracle``, one that also
+   behaves like the policy's brute-force oracle on inputs the policy writes; with ``confirm`` = c, at the
+   first c distinct solved attempts that behave alike on those inputs; the expansions still
    in flight are cancelled), when the budget is spent (those in flight finish), or when nothing is left
    to expand: the root is exhausted and nothing is in flight.
 """

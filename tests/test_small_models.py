@@ -242,34 +242,43 @@ def test_code_replies_lose_the_tests_and_demos_models_append():
     assert "assert" in extract_code(shared, "f").value  # a line shared with kept code is left alone
 
 
-def test_mcts_confirms_a_solved_program_on_the_models_inputs_before_it_stops(tmp_path, monkeypatch):
-    """With ``confirm`` 2, a program that passes the docstring's example but is wrong elsewhere
-    does not end the search: it waits for a second solved program, and when the two disagree on the
-    model's inputs, for a third that agrees with one of them; the final pick is of the pair."""
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    plans = ["Use sum.", "Loop and add.", "Take the first and add the rest."]
-    programs = {plans[0]: RIGHT_SUM, plans[1]: ALIKE_SUM, plans[2]: WRONG_SUM}
+def total_search(tmp_path, plans: dict[str, str], inputs: str, config: dict, oracle: str = "") -> tuple:
+    """MCTS on ``total`` (hidden test: ``[]``) against a fake server: the thoughts ``plans`` in order
+    (confidences 0.9, 0.5, 0.2), each plan's program, ``inputs`` as the model's inputs and ``oracle``
+    as its oracle. Returns the problem, the result, the prompts sent and the events logged."""
+    names = list(plans)
 
     def answer(request: dict) -> str:
         prompt = request["messages"][-1]["content"]
         if "Propose" in prompt:
-            return json.dumps([{"strategy": p, "confidence": c} for p, c in zip(plans[::-1], (0.9, 0.5, 0.2))])
+            return json.dumps([{"strategy": p, "confidence": c} for p, c in zip(names, (0.9, 0.5, 0.2))])
         if "new test inputs" in prompt:
-            return "total([])\ntotal([4, 5])"
-        plan = next(p for p in plans if p in prompt)
-        return f"```python\n{programs[plan]}```"
+            return inputs
+        if "brute force" in prompt:
+            return f"```python\n{oracle}```"
+        return f"```python\n{plans[next(p for p in names if p in prompt)]}```"
 
     problem = CodeProblem.from_dict({**TOTAL.to_dict(), "hidden_tests": [{"input": [[]], "output": 0}]})
     with LLMServer(reply=answer) as server:
         result = search(problem, model="openai/local", api_base=server.url, strategy="mcts", budget=12,
                         concurrency=1, cache=None, out=tmp_path / "run",
-                        config={"confirm": 2, "oracle": False, "width": 3, "rethink": False, "plain_first": False,
-                                "root_widening": 0.0})
+                        config={"rethink": False, "plain_first": False, "root_widening": 0.0, **config})
         prompts = [r.body["messages"][-1]["content"] for r in server.requests]
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    return problem, result, prompts, events
+
+
+def test_mcts_confirms_a_solved_program_on_the_models_inputs_before_it_stops(tmp_path, monkeypatch):
+    """With ``confirm`` 2, a program that passes the docstring's example but is wrong elsewhere
+    does not end the search: it waits for a second solved program, and when the two disagree on the
+    model's inputs, for a third that agrees with one of them; the final pick is of the pair."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    plans = {"Take the first and add the rest.": WRONG_SUM, "Loop and add.": ALIKE_SUM, "Use sum.": RIGHT_SUM}
+    problem, result, prompts, events = total_search(tmp_path, plans, "total([])\ntotal([4, 5])",
+                                                    {"confirm": 2, "oracle": False, "width": 3})
     assert result.stopped_because == "solved"
     assert sum("new test inputs" in p for p in prompts) == 1  # the inputs are asked for once
     assert result.best.code.strip() in (RIGHT_SUM.strip(), ALIKE_SUM.strip())  # not the first solved program
-    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     confirms = [e for e in events if e["type"] == "confirm"]
     assert [len(e["groups"][0]) for e in confirms] == [1, 1, 2]
     assert asyncio.run(judge(problem, result.best.code, Sandbox("auto"))).passed_base
@@ -284,30 +293,12 @@ def test_mcts_confirms_a_solved_program_on_the_models_inputs_before_it_stops(tmp
 ])
 def test_mcts_with_an_oracle_stops_only_at_a_program_that_behaves_like_it(tmp_path, monkeypatch, oracle, stops_at):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    plans = ["Take the first and add the rest.", "Use sum."]
-    programs = {plans[0]: WRONG_SUM, plans[1]: RIGHT_SUM}
-
-    def answer(request: dict) -> str:
-        prompt = request["messages"][-1]["content"]
-        if "Propose" in prompt:
-            return json.dumps([{"strategy": p, "confidence": c} for p, c in zip(plans, (0.9, 0.5))])
-        if "new test inputs" in prompt:
-            return "total([])\ntotal([4, 5])\ntotal(['a'])"
-        if "brute force" in prompt:
-            return f"```python\n{oracle}```"
-        plan = next(p for p in plans if p in prompt)
-        return f"```python\n{programs[plan]}```"
-
-    problem = CodeProblem.from_dict({**TOTAL.to_dict(), "hidden_tests": [{"input": [[]], "output": 0}]})
-    with LLMServer(reply=answer) as server:
-        result = search(problem, model="openai/local", api_base=server.url, strategy="mcts", budget=12,
-                        concurrency=1, cache=None, out=tmp_path / "run",
-                        config={"width": 2, "rethink": False, "plain_first": False, "root_widening": 0.0})
-        prompts = [r.body["messages"][-1]["content"] for r in server.requests]
+    plans = {"Take the first and add the rest.": WRONG_SUM, "Use sum.": RIGHT_SUM}
+    _, result, prompts, events = total_search(tmp_path, plans, "total([])\ntotal([4, 5])\ntotal(['a'])",
+                                              {"width": 2}, oracle)
     assert result.stopped_because == "solved"
     assert result.best.code.strip() == stops_at.strip()
     assert sum("brute force" in p for p in prompts) == 1 and sum("new test inputs" in p for p in prompts) == 1
-    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     (checked,) = [e for e in events if e["type"] == "oracle"]
     if stops_at is RIGHT_SUM:
         assert checked["behaviour"] == ["0", "9", "<ValueError>"]

@@ -85,11 +85,10 @@ class CodeDomain:
         proposals = await search.propose(ROOT, "oracle", 1)
         if not proposals:
             return None
-        view, code = self.view, proposals[0].content
-        checked = await outside(self.sandbox.run(code, view.kind, view.visible_tests, view.entry_point,
-                                                 prelude=view.prelude))
+        code = proposals[0].content
+        checked = await outside(self.run_visible(code))
         search.stats.checks += 1
-        behaves = await outside(behaviour(self.sandbox, view, code, calls)) if checked.all_passed else None
+        behaves = await outside(behaviour(self.sandbox, self.view, code, calls)) if checked.all_passed else None
         search.events.emit("oracle", passed=checked.passed, total=checked.total, behaviour=behaves, code=code[:2000])
         return behaves
 
@@ -111,13 +110,16 @@ class CodeDomain:
         search.events.emit("add", parent=parent, kind=kind, nodes=ids)
         return ids
 
+    def run_visible(self, code: str, trace: bool = False) -> Any:
+        """The sandbox run of ``code`` on the visible tests, after the problem's prelude (awaitable)."""
+        view = self.view
+        return self.sandbox.run(code, view.kind, view.visible_tests, view.entry_point, trace_first_failure=trace,
+                                prelude=view.prelude)
+
     async def check(self, search: SearchState, program: int) -> None:
         """Run ``program`` on the visible tests in the sandbox, value it, and finish it."""
         node: CodeNode = search.node(program)
-        view = self.view
-        node.feedback = await outside(self.sandbox.run(node.code, view.kind, view.visible_tests, view.entry_point,
-                                                       trace_first_failure=search.config.rethink_trace,
-                                                       prelude=view.prelude))
+        node.feedback = await outside(self.run_visible(node.code, trace=search.config.rethink_trace))
         await search.value(node, program)
         # A program the tree already has (a repair that gave its program back) is not repaired again:
         # the same prompt would get the same answer.
